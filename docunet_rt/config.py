@@ -1,0 +1,86 @@
+"""DocuNet configuration: a torch-free dataclass shared by the model, checkpoints and MODEL_DIR."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+MARKERS = ("star", "typed")
+FEATURE_MAPS = ("context", "similarity")
+SIMILARITIES = ("elementwise", "cosine", "bilinear")
+NA_LABEL = "NA"
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
+    return value
+
+
+@dataclass
+class DocuNetConfig:
+    # --- label space -------------------------------------------------------------------------
+    # Relation ids in logit order; logit 0 is the NA/threshold class (trained by the balanced
+    # loss), so the classifier has len(relations) + 1 outputs.
+    relations: list[str] = field(default_factory=list)
+    # Human-readable names for relation ids (e.g. P17 -> country), written into every artefact.
+    relation_names: dict[str, str] = field(default_factory=dict)
+
+    # --- encoder and input ---------------------------------------------------------------------
+    # Where the encoder came from (path or package), for the record; weights travel with the model.
+    encoder: str = ""
+    hidden_size: int = 384  # encoder hidden width H (read from the encoder config)
+    num_heads: int = 12  # encoder attention heads (last layer's attention feeds the pair map)
+    # "star": `* mention *` (DocuNet/ATLOP); "typed": `@ * type * mention @` (punctuation typed
+    # markers — no new vocabulary, so BERT and RoBERTa tokenizers both work unchanged).
+    markers: str = "star"
+    # Encoder window in wordpieces including [CLS]/[SEP]; longer documents are split into
+    # overlapping windows whose token states are averaged (attention summed and renormalised).
+    max_length: int = 512
+    window_overlap: int = 128  # wordpieces shared by consecutive windows
+    # Optional hard cap on document wordpieces (None = never truncate; truncations are counted).
+    max_doc_tokens: int | None = None
+
+    # --- entity-pair feature map ---------------------------------------------------------------
+    feature_map: str = "context"  # "context" (attention-pooled context, the paper's default)
+    similarity: str = "elementwise"  # used when feature_map == "similarity"
+    # D': channels the N×N×H map is projected to before the U-Net (the paper uses 3, like RGB).
+    unet_in_channels: int = 3
+    unet_base: int = 256  # width of the first U-Net block; each down-sampling doubles it
+    unet_out: int = 256  # channels of Y, the U-Net output per entity pair
+    use_unet: bool = True  # False = feed-forward (1×1 convolutions) ablation
+    # N is padded per batch to a multiple of this so two 2×2 poolings divide it exactly.
+    entity_pad_multiple: int = 4
+
+    # --- classifier ------------------------------------------------------------------------------
+    emb_size: int = 768  # width of z_s / z_o
+    block_size: int = 64  # grouped bilinear: emb_size / block_size groups of block×block
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.relations) + 1
+
+    def __post_init__(self) -> None:
+        check_choice("marker scheme", self.markers, MARKERS)
+        check_choice("feature map", self.feature_map, FEATURE_MAPS)
+        check_choice("similarity", self.similarity, SIMILARITIES)
+        if self.emb_size % self.block_size:
+            raise ValueError(
+                f"emb_size ({self.emb_size}) must be a multiple of block_size ({self.block_size})"
+            )
+        if self.max_length < 16:
+            raise ValueError(f"max_length must be at least 16, got {self.max_length}")
+        if not 0 <= self.window_overlap < self.max_length - 2:
+            raise ValueError(
+                f"window_overlap must be in [0, {self.max_length - 2}), got {self.window_overlap}"
+            )
+        if self.entity_pad_multiple % 4:
+            raise ValueError("entity_pad_multiple must be a multiple of 4 (two 2x2 poolings)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DocuNetConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,387 @@
+"""Features: wordpieces with entity markers, window plans, batch collation and window merging.
+
+numpy + tokenizers only. Training (PyTorch) and extraction (ONNX Runtime) both build their inputs
+here, so tokenization, markers and windows can never disagree between the two.
+
+Sequence layout of one document with ``n`` wordpieces (markers included)::
+
+    global:  [CLS] wp_0 ... wp_{n-1} [SEP]          T = n + 2 positions
+    window:  [CLS] wp_a ... wp_{b-1} [SEP]          local i in 1..b-a  ->  global a + i
+
+A window's [CLS]/[SEP] map to the global [CLS]/[SEP]. Merging averages each global position's
+states over the windows that contain it and sums-then-renormalises attention rows, so a document
+that fits one window is encoded exactly as without windowing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import DocuNetConfig
+from .data.document import Document
+
+logger = logging.getLogger("docunet_rt")
+
+
+# ------------------------------------------------------------------------------------------------
+# Tokenizer
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenizerInfo:
+    """The ``tokenizers.Tokenizer`` plus the special ids the features need."""
+
+    tokenizer: object = field(repr=False)  # tokenizers.Tokenizer
+    cls_id: int
+    sep_id: int
+    pad_id: int
+
+    @classmethod
+    def from_tokenizer(cls, tok: object) -> TokenizerInfo:
+        tok.no_truncation()  # type: ignore[attr-defined]
+        tok.no_padding()  # type: ignore[attr-defined]
+        ids = tok.encode("", add_special_tokens=True).ids  # type: ignore[attr-defined]
+        if len(ids) < 2:
+            raise ValueError(
+                "the tokenizer adds no [CLS]/[SEP] (or <s>/</s>) special tokens; "
+                "a BERT- or RoBERTa-family tokenizer.json is required"
+            )
+        pad_id = None
+        for name in ("[PAD]", "<pad>", "<PAD>"):
+            pad_id = tok.token_to_id(name)  # type: ignore[attr-defined]
+            if pad_id is not None:
+                break
+        return cls(tok, cls_id=int(ids[0]), sep_id=int(ids[-1]), pad_id=int(pad_id or 0))
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> TokenizerInfo:
+        from tokenizers import Tokenizer
+
+        f = Path(path) / "tokenizer.json"
+        if not f.is_file():
+            raise FileNotFoundError(f"no tokenizer.json in {path}")
+        return cls.from_tokenizer(Tokenizer.from_file(str(f)))
+
+
+# ------------------------------------------------------------------------------------------------
+# One document
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DocFeatures:
+    wordpieces: np.ndarray  # (n,) int64 ids of the marked-up document, without [CLS]/[SEP]
+    windows: np.ndarray  # (W, 2) int64 [a, b) spans over ``wordpieces``
+    mention_pos: np.ndarray  # (P,) int64 global positions (in 0..T-1) of mention start markers
+    entity_mentions: list[np.ndarray]  # per entity: indices into mention_pos (may be empty)
+    pairs: np.ndarray  # (Q, 2) int64 (head, tail) entity pairs to score
+    pair_labels: np.ndarray | None  # (Q, R) float32 multi-hot, column 0 = NA; None unlabelled
+    truncated: bool = False
+
+    @property
+    def seq_len(self) -> int:  # T
+        return int(self.wordpieces.shape[0]) + 2
+
+    @property
+    def num_entities(self) -> int:
+        return len(self.entity_mentions)
+
+
+def marker_words(markers: str, etype: str) -> tuple[list[str], list[str]]:
+    if markers == "star":
+        return ["*"], ["*"]
+    return ["@", "*", etype.lower() or "entity", "*"], ["@"]
+
+
+def plan_windows(n: int, max_length: int, overlap: int) -> np.ndarray:
+    """Spans [a, b) over n wordpieces, each at most max_length - 2 long, consecutive ones
+    overlapping by at least ``overlap``; the last is aligned to the end."""
+    c = max_length - 2
+    if n <= c:
+        return np.array([[0, n]], dtype=np.int64)
+    stride = c - overlap
+    spans = []
+    a = 0
+    while a + c < n:
+        spans.append((a, a + c))
+        a += stride
+    spans.append((n - c, n))
+    return np.array(spans, dtype=np.int64)
+
+
+def build_features(
+    doc: Document,
+    tok: TokenizerInfo,
+    config: DocuNetConfig,
+    label_index: dict[str, int] | None = None,
+) -> DocFeatures:
+    """Mark up, tokenize and plan windows for one document.
+
+    ``label_index`` maps relation id → logit column (1-based; 0 is NA). When given and the
+    document has labels, ``pair_labels`` is filled; labels on pairs outside ``doc.pairs()`` are
+    ignored (CDR scores only its candidate pairs).
+    """
+    # Where markers go: start markers before the first token of each mention, end markers after
+    # its last token. Mentions sharing a start share one marker (and one start position).
+    starts: dict[tuple[int, int], str] = {}
+    ends: set[tuple[int, int]] = set()
+    for ent in doc.entities:
+        for m in ent.mentions:
+            starts.setdefault((m.sent_id, m.start), ent.type)
+            ends.add((m.sent_id, m.end - 1))
+
+    words: list[str] = []
+    start_word: dict[tuple[int, int], int] = {}  # (sent, token) -> index of its first marker word
+    for si, sent in enumerate(doc.sentences):
+        for ti, token in enumerate(sent):
+            if (si, ti) in starts:
+                start_word[(si, ti)] = len(words)
+                words.extend(marker_words(config.markers, starts[(si, ti)])[0])
+            words.append(token)
+            if (si, ti) in ends:
+                words.extend(marker_words(config.markers, "")[1])
+
+    enc = tok.tokenizer.encode(words, is_pretokenized=True, add_special_tokens=False)  # type: ignore[attr-defined]
+    ids = np.asarray(enc.ids, dtype=np.int64)
+    # First wordpiece of every word (markers always produce at least one wordpiece).
+    first_wp = np.full(len(words), -1, dtype=np.int64)
+    word_ids = np.asarray([-1 if w is None else w for w in enc.word_ids], dtype=np.int64)
+    if len(word_ids):
+        uniq, first = np.unique(word_ids, return_index=True)
+        keep = uniq >= 0
+        first_wp[uniq[keep]] = first[keep]
+
+    truncated = False
+    if config.max_doc_tokens is not None and len(ids) > config.max_doc_tokens:
+        ids = ids[: config.max_doc_tokens]
+        truncated = True
+
+    mention_pos: list[int] = []
+    slot_of: dict[int, int] = {}
+    entity_mentions: list[np.ndarray] = []
+    for ent in doc.entities:
+        slots = []
+        for m in ent.mentions:
+            p = int(first_wp[start_word[(m.sent_id, m.start)]])
+            if p < 0 or p >= len(ids):  # truncated away
+                continue
+            g = p + 1  # global position (after [CLS])
+            if g not in slot_of:
+                slot_of[g] = len(mention_pos)
+                mention_pos.append(g)
+            if slot_of[g] not in slots:
+                slots.append(slot_of[g])
+        entity_mentions.append(np.asarray(slots, dtype=np.int64))
+
+    pairs = np.asarray(doc.pairs(), dtype=np.int64).reshape(-1, 2)
+    pair_labels = None
+    if label_index is not None and doc.labels is not None:
+        num_labels = max(label_index.values(), default=0) + 1
+        pair_labels = np.zeros((len(pairs), num_labels), dtype=np.float32)
+        row = {(int(h), int(t)): i for i, (h, t) in enumerate(pairs)}
+        for lab in doc.labels:
+            i = row.get((lab.head, lab.tail))
+            if i is not None and lab.relation in label_index:
+                pair_labels[i, label_index[lab.relation]] = 1.0
+        pair_labels[:, 0] = pair_labels[:, 1:].sum(1) == 0
+
+    return DocFeatures(
+        wordpieces=ids,
+        windows=plan_windows(len(ids), config.max_length, config.window_overlap),
+        mention_pos=np.asarray(mention_pos, dtype=np.int64),
+        entity_mentions=entity_mentions,
+        pairs=pairs,
+        pair_labels=pair_labels,
+        truncated=truncated,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Batches
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """Padded arrays for a list of documents (all numpy; the model wraps them as tensors)."""
+
+    # encoder windows
+    input_ids: np.ndarray  # (W, L) int64
+    attention_mask: np.ndarray  # (W, L) int64
+    win_doc: np.ndarray  # (W,) int64 document of each window
+    win_global: np.ndarray  # (W, L) int64 global position of each window token, -1 = padding
+    # attention rows the encoder returns: local positions of the mention starts in each window
+    win_rows: np.ndarray  # (W, R) int64 (0 where padded)
+    # merge of attention rows: one entry per (window, mention slot) with the mention inside it
+    inc_win: np.ndarray  # (K,) int64 window
+    inc_row: np.ndarray  # (K,) int64 index into that window's win_rows
+    inc_slot: np.ndarray  # (K,) int64 flat mention slot b * P + p
+    # documents
+    seq_len: np.ndarray  # (B,) int64 T of each document
+    mention_pos: np.ndarray  # (B, P) int64 global positions (0 where padded)
+    entity_mentions: np.ndarray  # (B, N, M) int64 indices into P (0 where padded)
+    entity_mention_mask: np.ndarray  # (B, N, M) float32
+    num_entities: np.ndarray  # (B,) int64 real entities per document
+    pair_index: np.ndarray  # (Q, 3) int64 (b, head, tail) over the whole batch
+    pair_labels: np.ndarray | None  # (Q, R) float32
+    pair_doc_offsets: np.ndarray  # (B + 1,) int64 rows of pair_index belonging to each document
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.seq_len.shape[0])
+
+    @property
+    def max_entities(self) -> int:  # padded N
+        return int(self.entity_mentions.shape[1])
+
+    def head_inputs(self) -> dict[str, np.ndarray]:
+        """The non-encoder inputs of the head graph, by name."""
+        return {
+            "mention_pos": self.mention_pos,
+            "entity_mentions": self.entity_mentions,
+            "entity_mention_mask": self.entity_mention_mask,
+            "num_entities": self.num_entities,
+            "pair_index": self.pair_index,
+        }
+
+
+def round_up(x: int, multiple: int) -> int:
+    return max(multiple, -(-x // multiple) * multiple)
+
+
+def collate(
+    feats: Sequence[DocFeatures],
+    tok: TokenizerInfo,
+    config: DocuNetConfig,
+    *,
+    min_entities: int = 0,
+    min_mentions: int = 1,
+) -> Batch:
+    """Pad a list of documents into one :class:`Batch`.
+
+    ``min_entities``/``min_mentions`` pad N and M further (export uses them so that no axis is
+    traced at size 1).
+    """
+    B = len(feats)
+    L = max(int(w[1] - w[0]) for f in feats for w in f.windows) + 2
+    P = max(1, max(len(f.mention_pos) for f in feats))
+    N = round_up(max(min_entities, max(f.num_entities for f in feats)), config.entity_pad_multiple)
+    M = max(min_mentions, max((len(m) for f in feats for m in f.entity_mentions), default=1))
+
+    input_ids, attn, win_doc, win_global, rows = [], [], [], [], []
+    inc_win, inc_row, inc_slot = [], [], []
+    mention_pos = np.zeros((B, P), dtype=np.int64)
+    ent_m = np.zeros((B, N, M), dtype=np.int64)
+    ent_mask = np.zeros((B, N, M), dtype=np.float32)
+    pair_rows, label_rows, offsets = [], [], [0]
+    for b, f in enumerate(feats):
+        T = f.seq_len
+        mention_pos[b, : len(f.mention_pos)] = f.mention_pos
+        for a, e in f.windows:
+            w = len(input_ids)
+            n = int(e - a)
+            ids = np.full(L, tok.pad_id, dtype=np.int64)
+            ids[0], ids[1 : n + 1], ids[n + 1] = tok.cls_id, f.wordpieces[a:e], tok.sep_id
+            g = np.full(L, -1, dtype=np.int64)
+            g[0], g[1 : n + 1], g[n + 1] = 0, np.arange(a + 1, e + 1), T - 1
+            m = np.zeros(L, dtype=np.int64)
+            m[: n + 2] = 1
+            input_ids.append(ids)
+            attn.append(m)
+            win_doc.append(b)
+            win_global.append(g)
+            inside = np.nonzero((f.mention_pos >= a + 1) & (f.mention_pos <= e))[0]
+            rows.append(f.mention_pos[inside] - a)
+            for j, p in enumerate(inside):
+                inc_win.append(w)
+                inc_row.append(j)
+                inc_slot.append(b * P + int(p))
+        for i, slots in enumerate(f.entity_mentions):
+            ent_m[b, i, : len(slots)] = slots
+            ent_mask[b, i, : len(slots)] = 1.0
+        pairs = f.pairs
+        pair_rows.append(np.concatenate([np.full((len(pairs), 1), b, dtype=np.int64), pairs], 1))
+        if f.pair_labels is not None:
+            label_rows.append(f.pair_labels)
+        offsets.append(offsets[-1] + len(pairs))
+
+    R = max(1, max(len(r) for r in rows))
+    win_rows = np.zeros((len(rows), R), dtype=np.int64)
+    for w, r in enumerate(rows):
+        win_rows[w, : len(r)] = r
+    have_labels = all(f.pair_labels is not None for f in feats) and len(label_rows) > 0
+    return Batch(
+        input_ids=np.stack(input_ids),
+        attention_mask=np.stack(attn),
+        win_doc=np.asarray(win_doc, dtype=np.int64),
+        win_global=np.stack(win_global),
+        win_rows=win_rows,
+        inc_win=np.asarray(inc_win, dtype=np.int64),
+        inc_row=np.asarray(inc_row, dtype=np.int64),
+        inc_slot=np.asarray(inc_slot, dtype=np.int64),
+        seq_len=np.asarray([f.seq_len for f in feats], dtype=np.int64),
+        mention_pos=mention_pos,
+        entity_mentions=ent_m,
+        entity_mention_mask=ent_mask,
+        num_entities=np.asarray([f.num_entities for f in feats], dtype=np.int64),
+        pair_index=np.concatenate(pair_rows, 0) if pair_rows else np.zeros((0, 3), np.int64),
+        pair_labels=np.concatenate(label_rows, 0) if have_labels else None,
+        pair_doc_offsets=np.asarray(offsets, dtype=np.int64),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Window merge (numpy twin of DocuNet.merge_windows in model.py)
+# ------------------------------------------------------------------------------------------------
+
+
+def merge_windows(
+    batch: Batch, win_hidden: np.ndarray, win_attention: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window outputs → document states (B, T, H) and mention attention rows (B, P, heads, T).
+
+    win_hidden: (W, L, H); win_attention: (W, heads, R, L) last-layer attention rows at
+    ``batch.win_rows`` (what the encoder graph returns).
+    """
+    B, P = batch.mention_pos.shape
+    T = int(batch.seq_len.max())
+    W, L, H = win_hidden.shape
+    heads = win_attention.shape[1]
+    g = batch.win_global
+    valid = g >= 0
+    flat = (batch.win_doc[:, None] * T + g)[valid]  # (V,)
+    hidden = np.zeros((B * T, H), dtype=np.float32)
+    np.add.at(hidden, flat, win_hidden[valid])
+    counts = np.bincount(flat, minlength=B * T).astype(np.float32)
+    hidden /= np.maximum(counts, 1.0)[:, None]
+
+    att = np.zeros((B * P, heads, T), dtype=np.float32)
+    for k in range(len(batch.inc_win)):
+        w, row, slot = batch.inc_win[k], batch.inc_row[k], batch.inc_slot[k]
+        cols = g[w][valid[w]]
+        att[slot][:, cols] += win_attention[w, :, row, : len(cols)]
+    att /= att.sum(-1, keepdims=True) + 1e-10
+    return hidden.reshape(B, T, H), att.reshape(B, P, heads, T)
+
+
+def iter_token_budget_batches(
+    lengths: Sequence[int], max_tokens: int, max_batch: int | None = None
+) -> Iterable[list[int]]:
+    """Group indices (in the given order) so that padded tokens per batch stay within budget."""
+    cur: list[int] = []
+    longest = 0
+    for i, n in enumerate(lengths):
+        new_longest = max(longest, n)
+        if cur and (new_longest * (len(cur) + 1) > max_tokens or len(cur) == max_batch):
+            yield cur
+            cur, new_longest = [], n
+        cur.append(i)
+        longest = new_longest
+    if cur:
+        yield cur
