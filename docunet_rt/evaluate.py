@@ -1,0 +1,109 @@
+"""Evaluate or predict with a checkpoint (PyTorch) or an exported MODEL_DIR (ONNX Runtime).
+
+Both paths share features, decoding and metrics, so int8/fp16 accuracy is measured by the same
+code as the PyTorch model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import Document, read_documents, write_result
+from .decode import decode
+from .metrics import score, train_facts
+
+
+def is_model_dir(path: str | os.PathLike) -> bool:
+    return (Path(path) / "model.json").is_file()
+
+
+def pair_logits(
+    path: str | os.PathLike,
+    docs: Sequence[Document],
+    *,
+    precision: str = "fp32",
+    threads: int | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """(pairs per doc, logits per doc, relation ids) from a checkpoint or a MODEL_DIR."""
+    if is_model_dir(path):
+        from .runtime import Extractor
+
+        ex = Extractor(path, device="cpu", precision=precision, threads=threads)
+        feats = [ex.features(d) for d in docs]
+        logits = ex.logits(feats)
+        return [f.pairs for f in feats], logits, list(ex.config.relations)
+    if precision != "fp32":
+        raise ValueError(
+            f"--precision {precision} needs an exported MODEL_DIR; a checkpoint runs in fp32"
+        )
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .features import build_features
+    from .train import predict_logits
+
+    if threads:
+        torch.set_num_threads(threads)
+    model, tok = load_checkpoint(path)
+    feats = [build_features(d, tok, model.config) for d in docs]
+    return [f.pairs for f in feats], predict_logits(model, feats, tok), list(model.config.relations)
+
+
+def to_facts(pairs, logits, relations) -> list[set[tuple[int, int, str]]]:
+    return [
+        {(int(p[q, 0]), int(p[q, 1]), relations[r - 1]) for q, r, _ in decode(lg)}
+        for p, lg in zip(pairs, logits, strict=True)
+    ]
+
+
+def evaluate_path(
+    path: str | os.PathLike,
+    data: str | os.PathLike,
+    *,
+    train_file: str | os.PathLike | None = None,
+    fmt: str = "auto",
+    precision: str = "fp32",
+    threads: int | None = None,
+) -> dict[str, Any]:
+    docs = read_documents(data, fmt)
+    if not any(d.labels for d in docs):
+        raise ValueError(f"{data} has no labels to score against")
+    train = train_facts(read_documents(train_file)) if train_file else None
+    t0 = time.perf_counter()
+    pairs, logits, relations = pair_logits(path, docs, precision=precision, threads=threads)
+    seconds = time.perf_counter() - t0
+    scores = score(docs, to_facts(pairs, logits, relations), train)
+    return {
+        "model": str(path),
+        "data": str(data),
+        "precision": precision,
+        "documents": len(docs),
+        "seconds": seconds,
+        "scores": scores.to_dict(),
+    }
+
+
+def predict_path(
+    path: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fmt: str = "auto",
+    precision: str = "fp32",
+) -> int:
+    docs = read_documents(data, fmt)
+    pairs, logits, relations = pair_logits(path, docs, precision=precision)
+    facts = to_facts(pairs, logits, relations)
+    rows = [
+        (d.title or d.id, h, t, r)
+        for d, fs in zip(docs, facts, strict=True)
+        for h, t, r in sorted(fs)
+    ]
+    write_result(rows, out)
+    return len(rows)

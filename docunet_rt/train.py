@@ -1,0 +1,374 @@
+"""Training loop: AdamW with per-part learning rates, linear warm-up, clipping, accumulation,
+dev-selected best checkpoint, per-epoch JSONL log, exact resume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import build_model, load_encoder, load_weights, save_checkpoint, save_weights
+from .config import DocuNetConfig
+from .data import Document, ReadStats, check_relations, load_relations, read_documents
+from .decode import decode
+from .features import DocFeatures, TokenizerInfo, build_features, collate
+from .metrics import Scores, score, train_facts
+from .model import DocuNet, balanced_loss, batch_to_tensors
+
+logger = logging.getLogger("docunet_rt")
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainOptions:
+    train: str
+    dev: str
+    out: str
+    test: str | None = None
+    format: str = "auto"
+    relations: str | None = None  # JSON file pinning the label set (e.g. DocRED rel_info.json)
+    encoder: str | None = None  # local HF directory; None = embedded MiniLM
+    epochs: int = 8
+    max_steps: int | None = None
+    batch_size: int = 4
+    grad_accum: int = 1
+    lr_encoder: float = 3e-5
+    lr_head: float = 1e-4  # classifier: head/tail extractors and grouped bilinear
+    lr_unet: float = 4e-4  # feature-map projection and U-Net
+    warmup: float = 0.06
+    clip: float = 1.0
+    markers: str = "star"
+    feature_map: str = "context"
+    similarity: str = "elementwise"
+    max_length: int | None = None  # cap on document wordpieces (None = windows, never truncate)
+    seed: int = 66
+    no_unet: bool = False
+    unet_base: int = 256
+    unet_in_channels: int = 3
+    resume: bool = False
+    skip_bad: bool = False
+    device: str = "auto"
+    eval_batch_tokens: int = 8192
+
+
+# ------------------------------------------------------------------------------------------------
+# Data preparation
+# ------------------------------------------------------------------------------------------------
+
+
+def load_split(path: str, fmt: str, skip_bad: bool) -> tuple[list[Document], ReadStats]:
+    stats = ReadStats()
+    docs = read_documents(path, fmt, skip_bad=skip_bad, stats=stats)
+    if stats.skipped:
+        logger.warning("%s: skipped %d bad record(s)", path, stats.skipped)
+    return docs, stats
+
+
+def label_space(
+    train_docs: Sequence[Document], relations_file: str | None
+) -> tuple[list[str], dict[str, str]]:
+    if relations_file:
+        names = load_relations(relations_file)
+        return list(names), names
+    ids = sorted({lab.relation for d in train_docs for lab in d.labels or []})
+    if not ids:
+        raise ValueError("the training data has no labelled relations; nothing to learn")
+    return ids, {r: r for r in ids}
+
+
+def featurize(
+    docs: Sequence[Document], tok: TokenizerInfo, config: DocuNetConfig, index: dict[str, int]
+) -> list[DocFeatures]:
+    feats = [build_features(d, tok, config, index) for d in docs]
+    n_trunc = sum(f.truncated for f in feats)
+    if n_trunc:
+        logger.warning(
+            "%d of %d documents truncated to %d wordpieces (--max-length)",
+            n_trunc,
+            len(feats),
+            config.max_doc_tokens,
+        )
+    return feats
+
+
+# ------------------------------------------------------------------------------------------------
+# Inference with the PyTorch model (evaluation; also the benchmark baseline)
+# ------------------------------------------------------------------------------------------------
+
+
+def length_sorted_batches(feats: Sequence[DocFeatures], max_tokens: int) -> list[list[int]]:
+    """Indices grouped by a padded-token budget, longest first (callers restore order)."""
+    order = sorted(range(len(feats)), key=lambda i: -feats[i].seq_len)
+    batches, cur, longest = [], [], 0
+    for i in order:
+        n = max(longest, min(feats[i].seq_len, 512))
+        if cur and n * (len(cur) + 1) > max_tokens:
+            batches.append(cur)
+            cur, n = [], min(feats[i].seq_len, 512)
+        cur.append(i)
+        longest = n
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+@torch.no_grad()
+def predict_logits(
+    model: DocuNet,
+    feats: Sequence[DocFeatures],
+    tok: TokenizerInfo,
+    *,
+    max_tokens: int = 8192,
+    device: str | torch.device = "cpu",
+) -> list[np.ndarray]:
+    """Pair logits (Q_i, R) per document, in input order."""
+    model.eval()
+    out: list[np.ndarray | None] = [None] * len(feats)
+    for idx in length_sorted_batches(feats, max_tokens):
+        batch = collate([feats[i] for i in idx], tok, model.config)
+        logits = model(batch_to_tensors(batch, device)).float().cpu().numpy()
+        for j, i in enumerate(idx):
+            a, b = batch.pair_doc_offsets[j], batch.pair_doc_offsets[j + 1]
+            out[i] = logits[a:b]
+    return out  # type: ignore[return-value]
+
+
+def logits_to_facts(
+    feats: Sequence[DocFeatures], logits: Sequence[np.ndarray], relations: Sequence[str]
+) -> list[set[tuple[int, int, str]]]:
+    facts = []
+    for f, lg in zip(feats, logits, strict=True):
+        facts.append(
+            {(int(f.pairs[q, 0]), int(f.pairs[q, 1]), relations[r - 1]) for q, r, _ in decode(lg)}
+        )
+    return facts
+
+
+def evaluate_model(
+    model: DocuNet,
+    docs: Sequence[Document],
+    feats: Sequence[DocFeatures],
+    tok: TokenizerInfo,
+    *,
+    train: set | None = None,
+    device: str | torch.device = "cpu",
+    max_tokens: int = 8192,
+) -> Scores:
+    logits = predict_logits(model, feats, tok, device=device, max_tokens=max_tokens)
+    return score(docs, logits_to_facts(feats, logits, model.config.relations), train)
+
+
+# ------------------------------------------------------------------------------------------------
+# Training
+# ------------------------------------------------------------------------------------------------
+
+
+def param_groups(model: DocuNet, opts: TrainOptions) -> list[dict[str, Any]]:
+    head = model.head
+    classifier = [
+        *head.head_extractor.parameters(),
+        *head.tail_extractor.parameters(),
+        *head.bilinear.parameters(),
+    ]
+    ids = {id(p) for p in classifier}
+    rest = [p for p in head.parameters() if id(p) not in ids]
+    return [
+        {"params": list(model.encoder.parameters()), "lr": opts.lr_encoder},
+        {"params": classifier, "lr": opts.lr_head},
+        {"params": rest, "lr": opts.lr_unet},
+    ]
+
+
+def linear_warmup(total: int, warmup: float) -> Callable[[int], float]:
+    w = max(1, int(total * warmup))
+
+    def f(step: int) -> float:
+        if step < w:
+            return (step + 1) / w
+        return max(0.0, (total - step) / max(1, total - w))
+
+    return f
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; valid choices: auto, cpu, cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any]:
+    """Train, selecting the best epoch on dev; returns a summary dict (also in metrics.jsonl)."""
+    out = Path(opts.out)
+    device = pick_device(opts.device)
+    seed_everything(opts.seed)
+
+    train_docs, train_stats = load_split(opts.train, opts.format, opts.skip_bad)
+    relations, names = label_space(train_docs, opts.relations)
+    index = {r: i + 1 for i, r in enumerate(relations)}
+    dev_docs, _ = load_split(opts.dev, opts.format, opts.skip_bad)
+    test_docs = load_split(opts.test, opts.format, opts.skip_bad)[0] if opts.test else None
+    for path, docs in ((opts.train, train_docs), (opts.dev, dev_docs), (opts.test, test_docs)):
+        if docs is not None:
+            docs[:] = check_relations(docs, names, source=path, skip_bad=opts.skip_bad)
+    if not train_docs:
+        raise ValueError(f"{opts.train}: no usable training documents")
+
+    encoder, tok, enc_path = load_encoder(opts.encoder)
+    config = DocuNetConfig(
+        relations=relations,
+        relation_names=names,
+        encoder=str(enc_path),
+        markers=opts.markers,
+        feature_map=opts.feature_map,
+        similarity=opts.similarity,
+        use_unet=not opts.no_unet,
+        unet_base=opts.unet_base,
+        unet_in_channels=opts.unet_in_channels,
+        max_doc_tokens=opts.max_length,
+    )
+    model = build_model(config, encoder).to(device)
+    train_feats = featurize(train_docs, tok, config, index)
+    dev_feats = featurize(dev_docs, tok, config, index)
+    test_feats = featurize(test_docs, tok, config, index) if test_docs else None
+    facts = train_facts(train_docs)
+
+    steps_per_epoch = math.ceil(math.ceil(len(train_feats) / opts.batch_size) / opts.grad_accum)
+    total = opts.max_steps or steps_per_epoch * opts.epochs
+    epochs = math.ceil(total / steps_per_epoch)
+    optimizer = torch.optim.AdamW(param_groups(model, opts), eps=1e-6, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup(total, opts.warmup))
+
+    training_meta = {**asdict(opts), "relations_count": len(relations), "total_steps": total}
+    state = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": None}
+    last = out / "last"
+    if opts.resume:
+        state = resume_state(last, model, optimizer, scheduler)
+        logger.info("resuming after epoch %d (step %d)", state["epoch"], state["step"])
+    elif (out / "metrics.jsonl").exists():
+        raise FileExistsError(f"{out} already holds a training run; pass --resume or a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    use_amp = device.type == "cuda"
+    rng = np.random.default_rng(opts.seed)
+    for _ in range(state["epoch"]):  # replay the shuffles of finished epochs
+        rng.permutation(len(train_feats))
+    summary: dict[str, Any] = {}
+    for epoch in range(state["epoch"] + 1, epochs + 1):
+        if state["step"] >= total:
+            break
+        model.train()
+        t0 = time.perf_counter()
+        order = rng.permutation(len(train_feats))
+        batches = [order[i : i + opts.batch_size] for i in range(0, len(order), opts.batch_size)]
+        losses, docs_seen = [], 0
+        for bi, idx in enumerate(batches):
+            batch = collate([train_feats[i] for i in idx], tok, config)
+            t = batch_to_tensors(batch, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(t)
+            loss = balanced_loss(logits.float(), t["pair_labels"]) / opts.grad_accum
+            loss.backward()
+            losses.append(loss.item() * opts.grad_accum)
+            docs_seen += len(idx)
+            if (bi + 1) % opts.grad_accum == 0 or bi + 1 == len(batches):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state["step"] += 1
+                if progress:
+                    progress(
+                        {
+                            "epoch": epoch,
+                            "epochs": epochs,
+                            "step": state["step"],
+                            "total_steps": total,
+                            "loss": float(np.mean(losses[-20:])),
+                            "docs_per_s": docs_seen / (time.perf_counter() - t0),
+                        }
+                    )
+                if state["step"] >= total:
+                    break
+        train_seconds = time.perf_counter() - t0
+        dev_scores = evaluate_model(model, dev_docs, dev_feats, tok, train=facts, device=device)
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "step": state["step"],
+            "train_loss": float(np.mean(losses)) if losses else None,
+            "train_seconds": train_seconds,
+            "train_docs_per_s": docs_seen / train_seconds,
+            "dev": dev_scores.to_dict(),
+        }
+        if dev_scores.f1 > state["best_f1"]:
+            state["best_f1"], state["best_epoch"] = dev_scores.f1, epoch
+            record["best"] = True
+            if test_docs is not None:
+                record["test"] = evaluate_model(
+                    model, test_docs, test_feats, tok, train=facts, device=device
+                ).to_dict()
+            save_checkpoint(
+                out, model, tok, training=training_meta, best={k: record[k] for k in record}
+            )
+        record["epoch_seconds"] = time.perf_counter() - t0
+        with open(out / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        save_resume_state(last, model, optimizer, scheduler, {**state, "epoch": epoch})
+        state["epoch"] = epoch
+        logger.info(
+            "epoch %d: loss %.4f, dev F1 %.4f (best %.4f at epoch %s), %.0fs",
+            epoch,
+            record["train_loss"] or float("nan"),
+            dev_scores.f1,
+            state["best_f1"],
+            state["best_epoch"],
+            record["epoch_seconds"],
+        )
+        if progress:
+            progress({"event": "epoch", **record})
+        summary = {"best_epoch": state["best_epoch"], "best_dev_f1": state["best_f1"], **record}
+    summary["skipped_train_records"] = train_stats.skipped
+    return summary
+
+
+def save_resume_state(last: Path, model, optimizer, scheduler, state: dict[str, Any]) -> None:
+    last.mkdir(parents=True, exist_ok=True)
+    save_weights(model, last / "model.safetensors")
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        },
+        last / "optimizer.pt",
+    )
+    (last / "state.json").write_text(json.dumps(state))
+
+
+def resume_state(last: Path, model, optimizer, scheduler) -> dict[str, Any]:
+    if not (last / "state.json").is_file():
+        raise FileNotFoundError(f"--resume: no resume state in {last}")
+    load_weights(model, last / "model.safetensors")
+    blob = torch.load(last / "optimizer.pt", weights_only=True)
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    torch.set_rng_state(blob["torch_rng"])
+    return json.loads((last / "state.json").read_text())
