@@ -1,0 +1,103 @@
+"""`docunet-rt synth` and `docunet-rt convert`: data tools (no torch, no model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .main import EXIT_USAGE, console, fail, run_guarded, setup_logging
+
+__all__ = ["convert_command", "register", "synth_command"]
+
+SYNTH_HELP = (
+    "Write a synthetic DocRED-style corpus for demos: train/dev/test, relations, extract input."
+    "\n\nShort templated biographies with 8 relation types, coreferent mentions and multi-hop "
+    "relations (born in a city that lies in a country ⇒ country of citizenship).\n\n"
+    "Files: train.json, dev.json, test.json (DocRED JSON), relations.json (id → name) and "
+    "corpus.jsonl (the test documents without labels, as extract input; some as plain text "
+    "with character offsets).\n\n"
+    "Example: docunet-rt synth -o demo_data --docs 500 --seed 13"
+)
+CONVERT_HELP = (
+    "Convert documents between DocRED JSON, JSONL, CDR/GDA .data and PubTator.\n\n"
+    "CDR/PubTator candidate pairs cannot be written in DocRED-style records (a warning says "
+    "so); concept ids are kept as a kb_id key on each mention.\n\n"
+    "Example: docunet-rt convert CDR_TestSet.PubTator.txt -o cdr_test.jsonl"
+)
+
+
+def synth_command(
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Directory to write (created if missing; files in it are replaced).",
+    ),
+    docs: int = typer.Option(
+        500, "--docs", help="Number of documents in all, split 70/15/15 into train/dev/test (>= 3)."
+    ),
+    seed: int = typer.Option(13, "--seed", help="Random seed: the same seed gives the same files."),
+    text_fraction: float = typer.Option(
+        0.2, "--text-fraction", help="Share of corpus.jsonl lines written as plain text (0-1)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+) -> None:
+    """Write a synthetic DocRED-style corpus (help: SYNTH_HELP)."""
+    setup_logging(verbose)
+    if docs < 3:
+        fail(f"--docs must be at least 3 (one document per split), got {docs}", EXIT_USAGE)
+    if not 0 <= text_fraction <= 1:
+        fail(f"--text-fraction must be between 0 and 1, got {text_fraction}", EXIT_USAGE)
+    from ..synth import generate
+
+    n = run_guarded(generate, out, docs=docs, seed=seed, text_fraction=text_fraction)
+    console.print(
+        f"wrote {n['train']}/{n['dev']}/{n['test']} train/dev/test documents, relations.json and "
+        f"corpus.jsonl ({n['test']} lines, {n['text']} plain text) to {out}",
+        highlight=False,
+    )
+
+
+def convert_command(
+    input: Path = typer.Argument(..., help="File to convert."),
+    out: Path = typer.Option(..., "--out", "-o", help="File to write (replaced if it exists)."),
+    src: str = typer.Option(
+        "auto",
+        "--from",
+        help="Input format: auto (detect from the content), docred (JSON list), jsonl (one "
+        "record per line, DocRED-style or plain text {id, text, entities}), cdr (EoG .data, "
+        "CDR/GDA), pubtator (PMID|t|title ...; entities grouped by concept id).",
+    ),
+    dst: str | None = typer.Option(
+        None,
+        "--to",
+        help="Output format: jsonl (one DocRED-style record with an id per line, the extract "
+        "input) or docred (JSON list). Default: docred when --out ends in .json, else jsonl.",
+    ),
+    skip_bad: bool = typer.Option(
+        False, "--skip-bad", help="Skip and count bad records instead of stopping."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+) -> None:
+    """Convert documents between formats (help: CONVERT_HELP)."""
+    setup_logging(verbose)
+    from ..convert import SOURCES, TARGETS, convert
+
+    if src not in SOURCES:
+        fail(f"unknown --from format {src!r}; valid: {', '.join(SOURCES)}", EXIT_USAGE)
+    if dst is None:
+        dst = "docred" if out.suffix.lower() == ".json" else "jsonl"
+    elif dst not in TARGETS:
+        fail(f"unknown --to format {dst!r}; valid: {', '.join(TARGETS)}", EXIT_USAGE)
+    n = run_guarded(convert, input, out, src=src, dst=dst, skip_bad=skip_bad)
+    console.print(f"wrote {n} documents ({dst}) to {out}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``synth`` and ``convert`` commands to ``app`` (once)."""
+    names = {c.name for c in app.registered_commands}
+    if "synth" not in names:
+        app.command("synth", help=SYNTH_HELP)(synth_command)
+    if "convert" not in names:
+        app.command("convert", help=CONVERT_HELP)(convert_command)

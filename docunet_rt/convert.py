@@ -1,0 +1,184 @@
+"""Convert between the supported document formats.
+
+Sources: DocRED JSON (a list), JSONL (DocRED-style records, one per line; plain-text records
+``{id, text, entities}`` with character offsets are accepted too), CDR/GDA ``.data`` (EoG) and
+PubTator (entities grouped by concept id). Targets: JSONL (every record with an ``id``, the form
+the extract command reads) and DocRED JSON (``id`` only where it differs from the title).
+
+What DocRED-style records cannot hold is dropped, with a warning: CDR/PubTator candidate pairs
+(a reader of the output scores every ordered entity pair, not only Chemical × Disease) and
+concept ids, which are kept as an extra ``kb_id`` key on every mention (readers ignore it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .data import (
+    DataError,
+    Document,
+    ReadStats,
+    detect_format,
+    document_to_docred,
+    parse_docred_record,
+    read_documents,
+    text_to_document,
+)
+
+__all__ = ["SOURCES", "TARGETS", "convert", "document_record", "read_any"]
+
+logger = logging.getLogger("docunet_rt")
+
+SOURCES = ("auto", "docred", "jsonl", "cdr", "pubtator")
+TARGETS = ("jsonl", "docred")
+
+
+def _parse_line(rec: Any, source: str, line: int) -> Document:
+    """A JSONL record, told apart as the extract command does: DocRED-style (``sents`` or
+    ``vertexSet``) or plain text (``text``); id = ``id``, else ``title``, else the line number."""
+    if isinstance(rec, dict) and "text" in rec and not ("sents" in rec or "vertexSet" in rec):
+        title = rec.get("title", "")
+        if not isinstance(title, str):
+            raise DataError("title must be a string", source=source, line=line, field="title")
+        doc_id = rec["id"] if rec.get("id") is not None else title or line
+        if "entities" not in rec:
+            raise DataError(
+                "missing key 'entities'",
+                source=source,
+                line=line,
+                doc=str(doc_id),
+                field="entities",
+            )
+        doc = text_to_document(
+            doc_id, rec["text"], rec["entities"], source=source, line=line, meta=rec.get("meta")
+        )
+        doc.title = title
+        return doc
+    return parse_docred_record(rec, source=source, line=line)
+
+
+def _read_jsonl(data: bytes, src: str, skip_bad: bool, stats: ReadStats | None) -> list[Document]:
+    """JSON objects, one per line (or one pretty-printed object)."""
+    try:
+        whole = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        whole = None
+    rows = [(1, whole)] if isinstance(whole, dict) else enumerate(data.split(b"\n"), 1)
+    docs: list[Document] = []
+    for ln, raw in rows:
+        if isinstance(raw, bytes) and not raw.strip():
+            continue
+        try:
+            try:
+                rec = orjson.loads(raw) if isinstance(raw, bytes) else raw
+            except orjson.JSONDecodeError as e:
+                raise DataError(f"invalid JSON: {e}", source=src, line=ln) from None
+            docs.append(_parse_line(rec, src, ln))
+        except DataError as e:
+            if not skip_bad:
+                raise
+            logger.warning("skipping bad record: %s", e)
+            if stats is not None:
+                stats.skipped += 1
+                stats.errors.append(e)
+            continue
+        if stats is not None:
+            stats.read += 1
+    return docs
+
+
+def read_any(
+    path: str | PathLike[str],
+    src: str = "auto",
+    *,
+    skip_bad: bool = False,
+    stats: ReadStats | None = None,
+) -> list[Document]:
+    """Read ``path`` as ``src`` (one of :data:`SOURCES`); JSONL may mix DocRED-style and
+    plain-text records."""
+    if src not in SOURCES:
+        raise ValueError(f"unknown source format {src!r}; valid: {', '.join(SOURCES)}")
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file: {p}")
+    fmt = detect_format(p) if src == "auto" else src
+    if fmt in ("docred", "jsonl"):
+        data = p.read_bytes()
+        data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        if data.lstrip()[:1] == b"{":
+            return _read_jsonl(data, str(p), skip_bad, stats)
+    return read_documents(p, fmt, skip_bad=skip_bad, stats=stats)
+
+
+def document_record(doc: Document, *, with_id: bool) -> dict[str, Any]:
+    """``doc`` as a DocRED-style record; ``with_id`` puts ``id`` first even when it equals the
+    title (JSONL); a mention of an entity with a knowledge-base id gets a ``kb_id`` key."""
+    rec = document_to_docred(doc)
+    if with_id:
+        rec = {"id": doc.id, **rec}
+    for ent, mentions in zip(doc.entities, rec["vertexSet"], strict=True):
+        if ent.id is not None:
+            for m in mentions:
+                m["kb_id"] = ent.id
+    return rec
+
+
+def convert(
+    in_path: str | PathLike[str],
+    out_path: str | PathLike[str],
+    *,
+    src: str = "auto",
+    dst: str = "jsonl",
+    skip_bad: bool = False,
+) -> int:
+    """Convert ``in_path`` (``src``: one of :data:`SOURCES`) to ``out_path`` (``dst``: ``jsonl``
+    or ``docred``); returns the number of documents written. The output is written to a
+    temporary file first and replaces ``out_path`` only when complete.
+    """
+    if src not in SOURCES:
+        raise ValueError(f"unknown source format {src!r}; valid: {', '.join(SOURCES)}")
+    if dst not in TARGETS:
+        raise ValueError(f"unknown target format {dst!r}; valid: {', '.join(TARGETS)}")
+    inp, out = Path(in_path), Path(out_path)
+    if not inp.is_file():
+        raise FileNotFoundError(f"no such file: {inp}")
+    if out.is_dir():
+        raise ValueError(f"output {out} is a directory; give a file name")
+    if out.exists() and out.resolve() == inp.resolve():
+        raise ValueError(f"output {out} is the input file; choose another name")
+    fmt = detect_format(inp) if src == "auto" else src
+    stats = ReadStats()
+    docs = read_any(inp, fmt, skip_bad=skip_bad, stats=stats)
+    if stats.skipped:
+        logger.warning("%s: skipped %d bad records", inp, stats.skipped)
+    if any(d.candidates is not None for d in docs):
+        logger.warning(
+            "%s: candidate pairs (%s) cannot be written in DocRED-style records; readers of %s "
+            "will score every ordered entity pair",
+            inp, fmt, out,
+        )  # fmt: skip
+    parts = []
+    for d in docs:
+        try:
+            parts.append(orjson.dumps(document_record(d, with_id=dst == "jsonl")))
+        except TypeError as e:  # orjson.JSONEncodeError: a meta value JSON cannot hold
+            raise DataError(f"cannot write as JSON: {e}", doc=d.id, field="meta") from None
+    if dst == "jsonl":
+        body = b"".join(p + b"\n" for p in parts)
+    else:
+        body = b"[" + b",\n".join(parts) + b"]\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(body)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    logger.debug("wrote %d documents (%s) to %s", len(docs), dst, out)
+    return len(docs)
