@@ -125,6 +125,7 @@ def train(
         False, "--skip-bad", help="Skip and count bad records instead of stopping."
     ),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda"),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train DocuNet; the checkpoint of the best dev epoch is written to --out."""
@@ -141,7 +142,7 @@ def train(
         lr_encoder=lr_encoder, lr_head=lr_head, lr_unet=lr_unet, markers=markers,
         feature_map=feature_map, similarity=similarity, unet_base=unet_base,
         max_length=max_length, seed=seed, no_unet=no_unet, resume=resume, skip_bad=skip_bad,
-        device=device,
+        device=device, threads=threads,
     )  # fmt: skip
     bar = Progress(
         TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
@@ -232,6 +233,13 @@ def predict(
 
     n = run_guarded(predict_path, model_dir, data, out, fmt=format, precision=precision)
     console.print(f"wrote {n} predicted relations to {out}")
+
+
+# Subcommands that live in their own modules (they import this module's helpers, so they are
+# registered after those are defined).
+from .tools_cmd import register as _register_tools  # noqa: E402
+
+_register_tools(app)
 
 
 def main() -> None:
