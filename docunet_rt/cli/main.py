@@ -166,9 +166,10 @@ def train(
 
     with bar:
         summary = run_guarded(run_train, opts, on_progress)
+    test_msg = f", test F1 {summary['test']['f1']:.4f}" if summary.get("test") else ""
     console.print(
-        f"best epoch {summary.get('best_epoch')} (dev F1 {summary.get('best_dev_f1', 0):.4f}); "
-        f"checkpoint in {out}"
+        f"best epoch {summary.get('best_epoch')} (dev F1 {summary.get('best_dev_f1', 0):.4f}"
+        f"{test_msg}); checkpoint in {out}"
     )
 
 
@@ -237,8 +238,10 @@ def predict(
 
 # Subcommands that live in their own modules (they import this module's helpers, so they are
 # registered after those are defined).
+from .export_cmd import register as _register_export  # noqa: E402
 from .tools_cmd import register as _register_tools  # noqa: E402
 
+_register_export(app)
 _register_tools(app)
 
 

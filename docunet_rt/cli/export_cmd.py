@@ -1,0 +1,120 @@
+"""`docunet-rt export` and `docunet-rt parity`: checkpoint → ONNX MODEL_DIR, and its check.
+
+``register(app)`` adds both commands to the main Typer app.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .main import EXIT_FATAL, EXIT_USAGE, console, fail, run_guarded, setup_logging
+
+
+def export(
+    ckpt_dir: Path = typer.Argument(..., help="Training checkpoint (CKPT_DIR) to export."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="MODEL_DIR to write (new, empty, or a previous export)."
+    ),
+    precision: str = typer.Option(
+        "fp32,int8", "--precision", help="Comma-separated variants: fp32, int8, fp16."
+    ),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset (14-20 with the default exporter)."),
+    optimize: bool = typer.Option(
+        False,
+        "--optimize",
+        help="ORT transformer fusions for the CPU variants (attention fusion off; no speed-up measured on CPU).",
+    ),
+    per_channel: bool = typer.Option(
+        True, "--per-channel/--per-tensor", help="int8: one weight scale per output column."
+    ),
+    reduce_range: bool = typer.Option(
+        False,
+        "--reduce-range/--full-range",
+        help="int8: 7-bit weights (AVX2 without VNNI saturation guard).",
+    ),
+    weight_type: str = typer.Option(
+        "qint8", "--int8-weights", help="int8 weight type: qint8|quint8."
+    ),
+    exporter: str = typer.Option(
+        "torchscript",
+        "--exporter",
+        help="torchscript|dynamo (both pass parity; torchscript is faster).",
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Export a checkpoint to a self-contained ONNX model directory (graphs, tokenizer, model.json)."""
+    setup_logging(verbose)
+    from ..export.onnx import check_opset, export_model, parse_precisions
+
+    # cheap argument checks first: a bad --precision/--opset fails before torch is imported
+    run_guarded(parse_precisions, precision)
+    run_guarded(check_opset, opset, exporter)
+    result = run_guarded(
+        export_model, ckpt_dir, out, precisions=precision, opset=opset, optimize=optimize,
+        exporter=exporter, per_channel=per_channel, reduce_range=reduce_range,
+        weight_type=weight_type,
+    )  # fmt: skip
+    for prec in result.precisions:
+        files = result.files[prec]
+        size = sum((out / f).stat().st_size for f in files.values()) / 2**20
+        ok = result.cpu_runnable[prec]
+        state = "runs on ORT CPU" if ok is True else f"checker ok, not runnable on ORT CPU ({ok})"
+        console.print(f"  {prec}: {files['encoder']} + {files['head']} ({size:.1f} MiB), {state}")
+    console.print(f"exported {ckpt_dir} to {out} in {result.seconds:.1f}s")
+
+
+def parity(
+    ckpt_dir: Path = typer.Argument(..., help="Source checkpoint (CKPT_DIR)."),
+    model_dir: Path = typer.Argument(..., help="Exported MODEL_DIR."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Documents to compare on (any supported format)."
+    ),
+    format: str = typer.Option("auto", "--format", help="auto|docred|jsonl|cdr|pubtator"),
+    synthetic: bool = typer.Option(
+        False,
+        "--synthetic",
+        help="Add synthetic documents (1, 2, 19, 43, 100 entities; short and > 2 windows).",
+    ),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="Comma-separated variants to check: fp32, int8, fp16."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Use the first N documents of --data."
+    ),
+    batch_size: int = typer.Option(4, "--batch-size", min=1),
+    threads: int | None = typer.Option(None, "--threads", min=1),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the reports as JSON here."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Compare an exported model (ONNX Runtime CPU) with its checkpoint (PyTorch): max |Δlogit|
+    and predicted-triple agreement. Exit 1 when fp32 exceeds 1e-3 or its triples differ."""
+    setup_logging(verbose)
+    if data is None and not synthetic:
+        fail("nothing to compare: pass --data FILE and/or --synthetic", EXIT_USAGE)
+    from ..export.onnx import parse_precisions
+    from ..export.parity import check_parity_path
+
+    precs = run_guarded(parse_precisions, precision)
+    reports = run_guarded(
+        check_parity_path, ckpt_dir, model_dir, data, precisions=precs, fmt=format,
+        synthetic=synthetic, limit=limit, batch_size=batch_size, threads=threads,
+    )  # fmt: skip
+    for r in reports:
+        mark = "[green]ok[/]" if r.ok else "[bold red]FAILED[/]"
+        bound = f" (bound {r.tolerance:g})" if r.tolerance is not None else " (reported only)"
+        console.print(f"{mark} {r.summary()}{bound}", highlight=False)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps([r.to_dict() for r in reports], indent=2))
+    failed = [r.precision for r in reports if not r.ok]
+    if failed:
+        fail(f"parity failed for {', '.join(failed)}", EXIT_FATAL)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``export`` and ``parity`` commands to ``app``."""
+    app.command("export")(export)
+    app.command("parity")(parity)

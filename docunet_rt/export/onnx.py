@@ -1,0 +1,499 @@
+"""Checkpoint → self-contained ONNX MODEL_DIR (the directory ``docunet_rt.runtime`` runs).
+
+Two graphs per precision variant (``encoder.<p>.onnx``: windows → hidden states and attention
+rows; ``head.<p>.onnx``: merged document tensors → pair logits; signatures in GRAPH_IO), so a
+benchmark can time encoder and head separately. The window merge between them is numpy
+(``features.merge_windows``), shared with training.
+Graphs are traced on a synthetic batch whose every dynamic dimension is ≥ 2, so no axis is
+specialised. The TorchScript exporter is the default: it matches PyTorch to ~2e-7 at untraced
+shapes, exports in about a second, and emits a smaller op set than the dynamo exporter
+(which matches equally well but takes ~20× longer and adds GatherND); ``exporter="dynamo"``
+remains available.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..config import DocuNetConfig
+from ..features import Batch, TokenizerInfo
+from ..runtime import (
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+    HEAD_INPUTS,
+    HEAD_OUTPUTS,
+    MODEL_FORMAT_VERSION,
+    PRECISIONS,
+    file_sha256,
+)
+from .parity import smoke_run, trace_batch, trace_dims
+from .quantize import (
+    TENSORRT_OPS,
+    WEIGHT_TYPES,
+    convert_fp16,
+    optimize_fp32,
+    quantize_int8,
+    tensorrt_profiles,
+)
+
+logger = logging.getLogger("docunet_rt")
+
+EXPORTERS = ("torchscript", "dynamo")
+# Inclusive opset ranges per exporter. 17 is the first with LayerNormalization (one node per
+# norm for ORT and TensorRT); below it the norm is decomposed. The TorchScript exporter stops
+# at 20; the dynamo exporter starts at 18. 20 is also what current TensorRT parsers accept.
+OPSET_RANGES = {"torchscript": (14, 20), "dynamo": (18, 20)}
+DEFAULT_OPSET = 17
+DEFAULT_PRECISIONS = ("fp32", "int8")
+GRAPH_NAMES = ("encoder", "head")
+
+# Every graph input/output: dtype and shape; upper-case letters are dynamic dimensions (see
+# DIM_MEANING), lower-case names are fixed by the model config (see graph_shape).
+GRAPH_IO: dict[str, dict[str, tuple[str, str]]] = {
+    "encoder": {
+        "input_ids": ("int64", "W L"),
+        "attention_mask": ("int64", "W L"),
+        "win_rows": ("int64", "W R"),
+        "hidden": ("float32", "W L hidden"),
+        "attention_rows": ("float32", "W heads R L"),
+    },
+    "head": {
+        "hidden": ("float32", "B T hidden"),
+        "mention_att": ("float32", "B P heads T"),
+        "mention_pos": ("int64", "B P"),
+        "entity_mentions": ("int64", "B N M"),
+        "entity_mention_mask": ("float32", "B N M"),
+        "num_entities": ("int64", "B"),
+        "pair_index": ("int64", "Q 3"),
+        "logits": ("float32", "Q labels"),
+    },
+}
+GRAPH_SIGNATURE = {
+    "encoder": (ENCODER_INPUTS, ENCODER_OUTPUTS),
+    "head": (HEAD_INPUTS, HEAD_OUTPUTS),
+}
+DIM_MEANING = {
+    "W": "encoder windows in the batch",
+    "L": "window length in wordpieces incl. [CLS]/[SEP] (<= config.max_length)",
+    "R": "attention rows per window (mention starts inside the window, padded)",
+    "B": "documents in the batch",
+    "T": "longest document in wordpieces incl. [CLS]/[SEP]",
+    "P": "mention slots per document (padded)",
+    "N": "entities per document (padded to a multiple of entity_pad_multiple)",
+    "M": "mentions per entity (padded)",
+    "Q": "scored entity pairs in the batch",
+}
+
+
+def graph_shape(graph: str, name: str, config: DocuNetConfig) -> list[str | int]:
+    """Symbolic shape of one graph input/output, e.g. attention_rows → ["W", 12, "R", "L"]."""
+    fixed = {"hidden": config.hidden_size, "heads": config.num_heads, "labels": config.num_labels}
+    dims = GRAPH_IO[graph][name][1].split()
+    return [int(d) if d.isdigit() else fixed.get(d, d) for d in dims]  # type: ignore[misc]
+
+
+def dynamic_axes(graph: str) -> dict[str, dict[int, str]]:
+    """torch.onnx ``dynamic_axes`` of one graph: {name: {axis: dimension name}}."""
+    return {
+        n: {i: d for i, d in enumerate(shape.split()) if d.isupper()}
+        for n, (_, shape) in GRAPH_IO[graph].items()
+    }
+
+
+class ExportError(ValueError):
+    """An export that cannot proceed (bad arguments, unreadable checkpoint, failed check)."""
+
+
+def parse_precisions(value: str | Sequence[str]) -> list[str]:
+    """``"fp32,int8"`` or a list → validated, de-duplicated precisions in the given order."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for raw in items:
+        p = raw.strip().lower()
+        if not p:
+            continue
+        if p not in PRECISIONS:
+            raise ExportError(
+                f"unknown precision {raw.strip()!r}; valid choices: {', '.join(PRECISIONS)} "
+                "(comma-separated, e.g. fp32,int8)"
+            )
+        if p not in out:
+            out.append(p)
+    if not out:
+        raise ExportError(f"no precision given; valid choices: {', '.join(PRECISIONS)}")
+    return out
+
+
+def check_opset(opset: int, exporter: str = "torchscript") -> int:
+    if exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter {exporter!r}; valid choices: {', '.join(EXPORTERS)}")
+    lo, hi = OPSET_RANGES[exporter]
+    if not isinstance(opset, int) or not lo <= opset <= hi:
+        raise ExportError(
+            f"unsupported opset {opset!r} for the {exporter} exporter; "
+            f"valid opsets: {lo}-{hi} (default {DEFAULT_OPSET})"
+        )
+    return opset
+
+
+def check_output_dir(model_dir: Path, ckpt_dir: Path) -> None:
+    """MODEL_DIR must be new, empty, or hold only export files (never the checkpoint itself)."""
+    if model_dir.resolve() == ckpt_dir.resolve():
+        raise ExportError(
+            f"the output directory {model_dir} is the checkpoint itself; choose another"
+        )
+    if model_dir.exists() and not model_dir.is_dir():
+        raise FileExistsError(f"{model_dir} exists and is not a directory")
+    if model_dir.is_dir() and not (model_dir / "model.json").is_file():
+        ours = ("model.json", "tokenizer.json", ".onnx", ".tmp")
+        foreign = sorted(p.name for p in model_dir.iterdir() if not p.name.endswith(ours))
+        if foreign:
+            raise FileExistsError(
+                f"{model_dir} exists and is not an exported model directory (it holds "
+                f"{', '.join(foreign[:3])}); choose a new or empty directory"
+            )
+
+
+def load_source(ckpt_dir: str | os.PathLike) -> tuple[Any, TokenizerInfo, dict[str, Any]]:
+    """(DocuNet in eval mode, tokenizer, checkpoint config.json) with one-line errors."""
+    from ..checkpoint import load_checkpoint, read_checkpoint_config
+
+    p = Path(ckpt_dir)
+    what = "a checkpoint directory written by docunet-rt train (config.json, model.safetensors, tokenizer.json)"
+    if not p.is_dir():
+        raise FileNotFoundError(f"checkpoint {p} does not exist; expected {what}")
+    try:
+        meta = read_checkpoint_config(p)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e}; expected {what}") from None
+    except ValueError as e:
+        raise ExportError(f"corrupt checkpoint: {e}") from None
+    for name in ("model.safetensors", "tokenizer.json"):
+        if not (p / name).is_file():
+            raise FileNotFoundError(f"checkpoint {p} has no {name}; expected {what}")
+    try:
+        model, tok = load_checkpoint(p)
+    except Exception as e:  # safetensors/transformers raise their own types on corrupt files
+        raise ExportError(
+            f"corrupt checkpoint {p}: cannot rebuild the model ({type(e).__name__}: {e})"
+        ) from None
+    return model, tok, meta
+
+
+# ------------------------------------------------------------------------------------------------
+# Graph export
+# ------------------------------------------------------------------------------------------------
+
+
+def _export_one(
+    module: Any,
+    args: tuple[Any, ...],
+    path: Path,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    axes: dict[str, dict[int, str]],
+    opset: int,
+    exporter: str,
+) -> None:
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer/deprecation chatter; parity is checked instead
+        if exporter == "torchscript":
+            torch.onnx.export(
+                module, args, str(path), dynamo=False, opset_version=opset,
+                input_names=list(input_names), output_names=list(output_names),
+                dynamic_axes={k: dict(v) for k, v in axes.items()}, do_constant_folding=True,
+            )  # fmt: skip
+        else:
+            dims = {d: torch.export.Dim(d) for v in axes.values() for d in v.values()}
+            shapes = tuple({i: dims[d] for i, d in axes[n].items()} for n in input_names)
+            prog = torch.onnx.export(
+                module, args, dynamo=True, opset_version=opset, external_data=False,
+                input_names=list(input_names), output_names=list(output_names),
+                dynamic_shapes=shapes, verbose=False,
+            )  # fmt: skip
+            prog.save(str(path), external_data=False)  # type: ignore[union-attr]
+
+
+def _fix_io_shapes(path: Path, graph: str, config: DocuNetConfig) -> None:
+    """Name the dynamic dims and pin the static ones on every graph input/output, so the
+    signature reads e.g. attention_rows [W, 12, R, L] instead of exporter-generated names."""
+    import onnx
+
+    m = onnx.load(str(path))
+    for vi in list(m.graph.input) + list(m.graph.output):
+        want = graph_shape(graph, vi.name, config)
+        dims = vi.type.tensor_type.shape.dim
+        while len(dims) < len(want):
+            dims.add()
+        for d, w in zip(dims, want, strict=False):
+            d.Clear()
+            if isinstance(w, str):
+                d.dim_param = w
+            else:
+                d.dim_value = w
+    onnx.save(m, str(path))
+
+
+def export_graphs(
+    model: Any, batch: Batch, enc_path: Path, head_path: Path, *, opset: int, exporter: str
+) -> np.ndarray:
+    """Trace ``Encoder(model.encoder)`` and ``model.head`` on ``batch``; write both graphs.
+    Returns the PyTorch logits (Q, R) on ``batch``."""
+    import torch
+
+    from ..model import Encoder, batch_to_tensors
+
+    t = batch_to_tensors(batch)
+    enc = Encoder(model.encoder).eval()
+    with torch.no_grad():
+        enc_args = (t["input_ids"], t["attention_mask"], t["win_rows"])
+        doc_hidden, mention_att = model.encode(t)  # (B, T, H), (B, P, heads, T)
+        head_args = (doc_hidden, mention_att) + tuple(t[n] for n in HEAD_INPUTS[2:])
+        logits = model.head(*head_args)  # (Q, R)
+    t0 = time.perf_counter()
+    for graph, module, args, path in (
+        ("encoder", enc, enc_args, enc_path),
+        ("head", model.head, head_args, head_path),
+    ):
+        names_in, names_out = GRAPH_SIGNATURE[graph]
+        axes = dynamic_axes(graph)
+        _export_one(module, args, path, names_in, names_out, axes, opset, exporter)
+        _fix_io_shapes(path, graph, model.config)
+    logger.info(
+        "exported encoder and head graphs (%s, opset %d) in %.1fs",
+        exporter,
+        opset,
+        time.perf_counter() - t0,
+    )
+    return logits.numpy()
+
+
+def check_graph(path: Path) -> list[str]:
+    """onnx.checker (full check with shape inference) → sorted op types of the graph."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as e:
+        raise ExportError(f"{path.name} fails the ONNX checker: {e}") from None
+    m = onnx.load(str(path), load_external_data=False)
+    return sorted(
+        {
+            f"{n.domain}::{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
+            for n in m.graph.node
+        }
+    )
+
+
+def io_description(config: DocuNetConfig) -> dict[str, Any]:
+    """Names, dtypes, shapes and dynamic axes of both graphs, for model.json."""
+    out: dict[str, Any] = {}
+    for graph, (names_in, names_out) in GRAPH_SIGNATURE.items():
+        axes = dynamic_axes(graph)
+        desc = {
+            n: {
+                "dtype": GRAPH_IO[graph][n][0],
+                "shape": graph_shape(graph, n, config),
+                "dynamic_axes": {str(k): v for k, v in axes[n].items()},
+            }
+            for n in (*names_in, *names_out)
+        }
+        out[graph] = {
+            "inputs": {n: desc[n] for n in names_in},
+            "outputs": {n: desc[n] for n in names_out},
+        }
+    out["dims"] = DIM_MEANING
+    out["note"] = "inputs/outputs stay float32/int64 in every precision variant"
+    return out
+
+
+def _versions(exporter: str) -> dict[str, str]:
+    import importlib
+
+    names = ["torch", "transformers", "onnx", "onnxruntime"]
+    names += ["onnxscript"] if exporter == "dynamo" else []
+    return {"docunet_rt": __version__} | {
+        n: str(importlib.import_module(n).__version__) for n in names
+    }
+
+
+@dataclass
+class ExportResult:
+    model_dir: Path
+    precisions: list[str]
+    files: dict[str, dict[str, str]]  # precision -> {"encoder": file, "head": file}
+    ops: dict[str, dict[str, list[str]]]  # precision -> graph -> op types
+    cpu_runnable: dict[str, bool | str]  # precision -> True or the reason it does not run
+    trace_dims: dict[str, int]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = vars(self).copy()
+        d["model_dir"] = str(self.model_dir)
+        return d
+
+
+def export_model(
+    ckpt_dir: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    *,
+    precisions: str | Sequence[str] = DEFAULT_PRECISIONS,
+    opset: int = DEFAULT_OPSET,
+    optimize: bool = False,
+    exporter: str = "torchscript",
+    per_channel: bool = True,
+    reduce_range: bool = False,
+    weight_type: str = "qint8",
+    max_tokens: int = 16384,
+) -> ExportResult:
+    """Export CKPT_DIR to MODEL_DIR with every requested precision variant.
+
+    ``per_channel``/``reduce_range``/``weight_type`` set the int8 weight quantisation (see
+    :func:`~docunet_rt.export.quantize.quantize_int8`); ``optimize`` applies the ORT transformer
+    fusions that keep the attention output (:func:`~docunet_rt.export.quantize.optimize_fp32`)
+    to the CPU variants fp32 and int8. ``max_tokens`` sizes the suggested TensorRT profiles.
+    Every variant is checked with ``onnx.checker`` and run once on ORT CPU (fp32 must match
+    PyTorch on the tracing batch to 1e-3).
+    """
+    t_start = time.perf_counter()
+    precs = parse_precisions(precisions)
+    check_opset(opset, exporter)
+    if weight_type not in WEIGHT_TYPES:
+        raise ExportError(
+            f"unknown int8 weight type {weight_type!r}; valid: {', '.join(WEIGHT_TYPES)}"
+        )
+    src, out = Path(ckpt_dir), Path(model_dir)
+    check_output_dir(out, src)
+    model, tok, meta = load_source(src)
+    config: DocuNetConfig = model.config
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.json").unlink(missing_ok=True)  # a crash must not leave a stale description
+    for old in [*out.glob("*.onnx"), *out.glob("*.onnx.tmp")]:
+        old.unlink()
+    batch = trace_batch(config, tok)
+    # Every variant derives from the plain fp32 graphs; fp16 (CUDA/TensorRT) never gets the
+    # CPU-only contrib-op fusions of ``optimize``.
+    plain = {g: out / f"{g}.plain.onnx.tmp" for g in GRAPH_SIGNATURE}
+    ref = export_graphs(
+        model, batch, plain["encoder"], plain["head"], opset=opset, exporter=exporter
+    )
+    cpu, notes = dict(plain), []
+    if optimize:
+        cpu = {g: out / f"{g}.opt.onnx.tmp" for g in GRAPH_SIGNATURE}
+        notes = [optimize_fp32(plain[g], cpu[g], config=config, graph=g) for g in GRAPH_SIGNATURE]
+
+    files: dict[str, dict[str, str]] = {}
+    ops: dict[str, dict[str, list[str]]] = {}
+    runnable: dict[str, bool | str] = {}
+    for prec in precs:
+        paths = {g: out / f"{g}.{prec}.onnx" for g in GRAPH_SIGNATURE}
+        for g, path in paths.items():
+            if prec == "fp32":
+                shutil.copyfile(cpu[g], path)
+            elif prec == "int8":
+                quantize_int8(
+                    cpu[g], path, per_channel=per_channel, reduce_range=reduce_range,
+                    weight_type=weight_type,
+                )  # fmt: skip
+            else:
+                convert_fp16(plain[g], path)
+        ops[prec] = {g: check_graph(path) for g, path in paths.items()}
+        files[prec] = {g: path.name for g, path in paths.items()}
+        runnable[prec] = _try_variant(prec, paths, batch, ref)
+    for tmp in out.glob("*.onnx.tmp"):
+        tmp.unlink()
+    shutil.copyfile(src / "tokenizer.json", out / "tokenizer.json")
+
+    # TensorRT targets: fp16 and the plain fp32 graphs (int8 and --optimize graphs are CPU-only)
+    trt = [p for p in precs if p == "fp16" or (p == "fp32" and not optimize)]
+    outside = sorted({o for p in trt for g in ops[p].values() for o in g} - TENSORRT_OPS)
+    if outside:
+        logger.warning("ops outside the TensorRT parser list: %s", ", ".join(outside))
+    io = io_description(config)
+    variants = {
+        p: {"ops": ops[p], "cpu_runnable": runnable[p], "optimized": optimize and p != "fp16"}
+        for p in precs
+    }
+    if "int8" in variants:
+        variants["int8"].update(
+            per_channel=per_channel, reduce_range=reduce_range, weight_type=weight_type
+        )
+    description = {
+        "format_version": MODEL_FORMAT_VERSION,
+        "config": config.to_dict(),
+        "labels": ["NA", *config.relations],
+        "relation_names": dict(config.relation_names),
+        "markers": config.markers,
+        "windows": {
+            "max_length": config.max_length,
+            "overlap": config.window_overlap,
+            "stride": config.max_length - 2 - config.window_overlap,
+        },
+        "graphs": files,
+        "sha256": {f: file_sha256(out / f) for g in files.values() for f in g.values()},
+        "special_tokens": {"cls_id": tok.cls_id, "sep_id": tok.sep_id, "pad_id": tok.pad_id},
+        "tokenizer": "tokenizer.json",
+        "io": io,
+        "opset": opset,
+        "exporter": exporter,
+        "trace_dims": trace_dims(batch),
+        "variants": variants,
+        "notes": notes,
+        "versions": _versions(exporter),
+        "source_checkpoint": {
+            "path": str(src.resolve()),
+            "best": meta.get("best", {}),
+            "version": meta.get("version"),
+        },
+        "tensorrt": {
+            **tensorrt_profiles(config, io, max_tokens),
+            "ops_outside_parser_list": outside,
+        },
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    tmp = out / "model.json.tmp"
+    tmp.write_text(json.dumps(description, indent=2, default=str))
+    tmp.replace(out / "model.json")
+    seconds = time.perf_counter() - t_start
+    logger.info("wrote %s (%s) in %.1fs", out, ", ".join(precs), seconds)
+    return ExportResult(out, precs, files, ops, runnable, trace_dims(batch), seconds, notes)
+
+
+def _try_variant(prec: str, paths: dict[str, Path], batch: Batch, ref: np.ndarray) -> bool | str:
+    """Run a variant once on ORT CPU: True, or (fp16 only) the reason it cannot run there."""
+    try:
+        got = smoke_run(paths["encoder"], paths["head"], batch)
+    except Exception as e:
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+        if prec != "fp16":
+            raise ExportError(
+                f"the {prec} graphs do not run on ONNX Runtime CPU: {reason}"
+            ) from None
+        logger.warning("fp16 graphs pass the ONNX checker but do not run on ORT CPU (%s)", reason)
+        return reason
+    diff = float(np.abs(got - ref).max()) if ref.size else 0.0
+    logger.info(
+        "%s: runs on ORT CPU; max |Δlogit| vs PyTorch on the tracing batch %.2e", prec, diff
+    )
+    if prec == "fp32" and diff > 1e-3:
+        raise ExportError(
+            f"fp32 graphs disagree with PyTorch on the tracing batch (max |Δ| {diff:.2e})"
+        )
+    return True

@@ -1,0 +1,362 @@
+"""Parity of an exported MODEL_DIR (ONNX Runtime) against its source checkpoint (PyTorch).
+
+Both sides see exactly the same batches (same documents, same collation), so per-document
+logits are comparable element by element; triples are decoded with the shared
+``docunet_rt.decode.decode`` at the model's own threshold (logit 0).
+
+    >>> report = check_parity("ckpt", "model", docs, precision="fp32")
+    >>> report.max_abs_diff, report.triples_identical
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import DocuNetConfig
+from ..decode import decode
+from ..features import Batch, TokenizerInfo, build_features, collate
+from ..runtime import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_OUTPUTS
+
+logger = logging.getLogger("docunet_rt")
+
+# max |Δlogit| a variant must stay within (None: reported only). fp32 is the issue's bound.
+DEFAULT_TOLERANCE: dict[str, float | None] = {"fp32": 1e-3, "fp16": None, "int8": None}
+SYNTHETIC_ENTITY_COUNTS = (1, 2, 19, 43, 100)
+
+
+# ------------------------------------------------------------------------------------------------
+# Synthetic documents
+# ------------------------------------------------------------------------------------------------
+
+
+def vocabulary_words(tok: Any, n: int = 200) -> list[str]:
+    """Plain alphabetic vocabulary entries of a TokenizerInfo's tokenizer (one wordpiece each)."""
+    vocab = tok.tokenizer.get_vocab()
+    words = sorted(w for w in vocab if w.isalpha() and w.isascii() and len(w) > 1)
+    if not words:
+        words = sorted(w for w in vocab if w.isalnum() and not w.startswith("##")) or ["x"]
+    step = max(1, len(words) // n)
+    return words[::step][:n]
+
+
+def synthetic_document(
+    words: Sequence[str],
+    n_tokens: int,
+    n_entities: int,
+    *,
+    seed: int = 0,
+    doc_id: str = "synthetic",
+    max_mentions: int = 3,
+) -> Any:
+    """A random Document of ~n_tokens words (12-word sentences) with n_entities entities of
+    1..max_mentions mentions each, spread over the whole text."""
+    from ..data import Document, Entity, Mention
+
+    rng = np.random.default_rng(seed)
+    sent_len = 12
+    n_sent = max(1, -(-n_tokens // sent_len))
+    sents = [
+        [str(words[int(i)]) for i in rng.integers(len(words), size=sent_len)] for _ in range(n_sent)
+    ]
+    ents = []
+    for e in range(n_entities):
+        ms = set()
+        for _ in range(int(rng.integers(1, max_mentions + 1))):
+            s, st = int(rng.integers(n_sent)), int(rng.integers(sent_len - 1))
+            ms.add(Mention(s, st, st + int(rng.integers(1, 3))))
+        ents.append(Entity(sorted(ms, key=lambda m: (m.sent_id, m.start)), type="T", name=f"e{e}"))
+    return Document(id=doc_id, sentences=sents, entities=ents)
+
+
+def synthetic_documents(
+    tok: Any,
+    max_length: int,
+    *,
+    entity_counts: Sequence[int] = SYNTHETIC_ENTITY_COUNTS,
+    seed: int = 0,
+) -> list[Any]:
+    """Documents covering the parity grid: for every entity count a short one (one window) and a
+    long one (about 2.5 windows of ``max_length``, i.e. > 512 wordpieces for a 512 encoder)."""
+    words = vocabulary_words(tok)
+    docs = []
+    for i, n in enumerate(entity_counts):
+        short = max(8, min(max_length // 2, 4 * n))
+        long = int(2.5 * max_length) + 3 * n
+        for j, length in enumerate((short, long)):
+            docs.append(
+                synthetic_document(
+                    words, length, n, seed=seed + 2 * i + j, doc_id=f"syn-e{n}-{length}"
+                )
+            )
+    return docs
+
+
+def smoke_run(enc_path: Path, head_path: Path, batch: Batch) -> np.ndarray:
+    """Run both graphs on ORT CPU over ``batch`` (numpy merge in between) → logits (Q, R)."""
+    import onnxruntime as ort
+
+    from ..features import merge_windows
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    enc = ort.InferenceSession(str(enc_path), so, providers=["CPUExecutionProvider"])
+    head = ort.InferenceSession(str(head_path), so, providers=["CPUExecutionProvider"])
+    feed = {n: getattr(batch, n) for n in ENCODER_INPUTS}
+    hidden, rows = enc.run(list(ENCODER_OUTPUTS), feed)
+    h, att = merge_windows(batch, hidden.astype(np.float32), rows.astype(np.float32))
+    (logits,) = head.run(
+        list(HEAD_OUTPUTS), {"hidden": h, "mention_att": att, **batch.head_inputs()}
+    )
+    return logits
+
+
+# ------------------------------------------------------------------------------------------------
+# Tracing batch (export)
+# ------------------------------------------------------------------------------------------------
+
+
+def trace_batch(config: DocuNetConfig, tok: TokenizerInfo) -> Batch:
+    """Two synthetic documents — one spanning ≥ 3 windows, one shorter — collated with
+    N ≥ 8 and M ≥ 2, so every dynamic dimension is ≥ 2 at trace time."""
+    words = vocabulary_words(tok)
+    c = config.max_length - 2
+    docs = [
+        synthetic_document(words, int(2.2 * c), 6, seed=11, doc_id="trace0"),
+        synthetic_document(words, max(8, c // 3), 3, seed=12, doc_id="trace1"),
+    ]
+    feats = [build_features(d, tok, config) for d in docs]
+    batch = collate(feats, tok, config, min_entities=8, min_mentions=2)
+    dims = trace_dims(batch)
+    small = [k for k, v in dims.items() if v < 2]
+    if small:  # pragma: no cover - guarded by construction
+        raise ValueError(f"tracing batch has size-1 dynamic dimension(s) {small}: {dims}")
+    logger.debug("tracing shapes: %s", dims)
+    return batch
+
+
+def trace_dims(batch: Batch) -> dict[str, int]:
+    W, L = batch.input_ids.shape
+    B, N, M = batch.entity_mentions.shape
+    return {
+        "W": W, "L": L, "R": batch.win_rows.shape[1], "B": B, "T": int(batch.seq_len.max()),
+        "P": batch.mention_pos.shape[1], "N": N, "M": M, "Q": batch.pair_index.shape[0],
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------
+# The check
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParityReport:
+    precision: str
+    documents: int
+    pairs: int
+    max_abs_diff: float  # max |logit_ort - logit_torch| over all pairs and labels
+    mean_abs_diff: float
+    max_abs_diff_hidden: float | None  # encoder outputs (None when stages=False)
+    max_abs_diff_attention: float | None
+    triples_torch: int
+    triples_ort: int
+    triples_only_torch: int
+    triples_only_ort: int
+    docs_with_triple_mismatch: list[str]
+    tolerance: float | None
+    seconds_torch: float
+    seconds_ort: float
+    ort_timings: dict[str, float]  # encoder / merge / head seconds (Extractor.timings)
+    features_identical: bool  # tokenizer copy in MODEL_DIR gives the same wordpieces
+    shapes: list[dict[str, int]] = field(default_factory=list)  # per batch: W, L, B, T, N, Q
+
+    @property
+    def triples_identical(self) -> bool:
+        return not self.docs_with_triple_mismatch
+
+    @property
+    def triple_agreement(self) -> float:
+        """|torch ∩ ort| / |torch ∪ ort| over all documents (1.0 when both are empty)."""
+        union = self.triples_torch + self.triples_only_ort
+        both = self.triples_torch - self.triples_only_torch
+        return 1.0 if union == 0 else both / union
+
+    @property
+    def ok(self) -> bool:
+        if not self.features_identical:
+            return False
+        if self.tolerance is None:
+            return True
+        return self.max_abs_diff <= self.tolerance and self.triples_identical
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(vars(self))
+        d.update(
+            triples_identical=self.triples_identical,
+            triple_agreement=self.triple_agreement,
+            ok=self.ok,
+        )
+        return d
+
+    def summary(self) -> str:
+        return (
+            f"{self.precision}: {self.documents} docs, {self.pairs} pairs, max |Δlogit| "
+            f"{self.max_abs_diff:.2e} (mean {self.mean_abs_diff:.2e}), triples torch/ort "
+            f"{self.triples_torch}/{self.triples_ort}, agreement {self.triple_agreement:.4f}, "
+            f"{len(self.docs_with_triple_mismatch)} docs differ"
+        )
+
+
+def _triples(pairs: np.ndarray, logits: np.ndarray) -> set[tuple[int, int, int]]:
+    return {(int(pairs[q, 0]), int(pairs[q, 1]), r) for q, r, _ in decode(logits)}
+
+
+def check_parity(
+    ckpt_dir: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    docs: Sequence[Any],
+    *,
+    precision: str = "fp32",
+    batch_size: int = 4,
+    threads: int | None = None,
+    stages: bool = True,
+    tolerance: float | None | str = "default",
+    model: Any = None,
+    tok: Any = None,
+) -> ParityReport:
+    """Run ``docs`` through the checkpoint (PyTorch, fp32) and MODEL_DIR (ORT CPU, ``precision``)
+    in identical batches of ``batch_size`` documents (input order) and compare.
+
+    ``stages`` also compares the encoder outputs (costs one extra encoder run per batch).
+    ``model``/``tok`` reuse an already loaded checkpoint (benchmarks call this repeatedly).
+    """
+    import torch
+
+    from ..model import Encoder, batch_to_tensors
+    from ..runtime import Extractor
+
+    if not docs:
+        raise ValueError("parity needs at least one document")
+    if model is None or tok is None:
+        from .onnx import load_source
+
+        model, tok, _ = load_source(ckpt_dir)
+    model.eval()
+    if threads:
+        torch.set_num_threads(threads)
+    ex = Extractor(model_dir, device="cpu", precision=precision, threads=threads)
+    tol = DEFAULT_TOLERANCE.get(precision) if tolerance == "default" else tolerance
+    cfg = model.config
+
+    same_features = True
+    max_d = sum_d = 0.0
+    n_vals = n_pairs = 0
+    max_h: float | None = 0.0 if stages else None
+    max_a: float | None = 0.0 if stages else None
+    n_t = n_o = only_t = only_o = 0
+    mismatched: list[str] = []
+    t_torch = t_ort = 0.0
+    shapes = []
+    for start in range(0, len(docs), batch_size):
+        chunk = list(docs[start : start + batch_size])
+        feats = [build_features(d, tok, cfg) for d in chunk]
+        feats_o = [ex.features(d) for d in chunk]
+        same_features &= all(
+            np.array_equal(a.wordpieces, b.wordpieces) and np.array_equal(a.pairs, b.pairs)
+            for a, b in zip(feats, feats_o, strict=True)
+        )
+        batch = collate(feats, tok, cfg)
+        t = batch_to_tensors(batch)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            ref = model(t).float().numpy()  # (Q, R)
+        t1 = time.perf_counter()
+        got = ex.run_batch(feats_o)  # per document (Q_i, R)
+        t_ort += time.perf_counter() - t1
+        t_torch += t1 - t0
+        if stages:
+            with torch.no_grad():
+                h_ref, a_ref = Encoder(model.encoder)(
+                    t["input_ids"], t["attention_mask"], t["win_rows"]
+                )
+            h, a = ex.encoder.run(
+                list(ENCODER_OUTPUTS), {n: getattr(batch, n) for n in ENCODER_INPUTS}
+            )
+            max_h = max(max_h or 0.0, float(np.abs(h.astype(np.float32) - h_ref.numpy()).max()))
+            max_a = max(max_a or 0.0, float(np.abs(a.astype(np.float32) - a_ref.numpy()).max()))
+        W, L = batch.input_ids.shape
+        B, N, _ = batch.entity_mentions.shape
+        shapes.append(
+            {"W": W, "L": L, "B": B, "T": int(batch.seq_len.max()), "N": N, "Q": len(ref)}
+        )
+        off = batch.pair_doc_offsets
+        for i, (doc, f) in enumerate(zip(chunk, feats, strict=True)):
+            lt, lo = ref[off[i] : off[i + 1]], got[i]
+            if lt.shape != lo.shape:
+                raise ValueError(
+                    f"document {doc.id}: logits shape {lo.shape} (ORT) != {lt.shape} (torch)"
+                )
+            if lt.size:
+                d = np.abs(lt - lo)
+                max_d = max(max_d, float(d.max()))
+                sum_d += float(d.sum())
+                n_vals += d.size
+            n_pairs += len(lt)
+            st, so = _triples(f.pairs, lt), _triples(f.pairs, lo)
+            n_t, n_o = n_t + len(st), n_o + len(so)
+            only_t, only_o = only_t + len(st - so), only_o + len(so - st)
+            if st != so:
+                mismatched.append(str(doc.id))
+    report = ParityReport(
+        precision=precision, documents=len(docs), pairs=n_pairs, max_abs_diff=max_d,
+        mean_abs_diff=sum_d / max(1, n_vals), max_abs_diff_hidden=max_h, max_abs_diff_attention=max_a,
+        triples_torch=n_t, triples_ort=n_o, triples_only_torch=only_t, triples_only_ort=only_o,
+        docs_with_triple_mismatch=mismatched, tolerance=tol, seconds_torch=t_torch,
+        seconds_ort=t_ort, ort_timings=dict(ex.timings), features_identical=same_features,
+        shapes=shapes,
+    )  # fmt: skip
+    logger.info("parity %s", report.summary())
+    return report
+
+
+def check_parity_path(
+    ckpt_dir: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    *,
+    precisions: Sequence[str] = ("fp32",),
+    fmt: str = "auto",
+    synthetic: bool = False,
+    limit: int | None = None,
+    **kw: Any,
+) -> list[ParityReport]:
+    """Parity on a data file (any format ``read_documents`` reads) and/or the synthetic grid,
+    for each precision; loads the checkpoint once."""
+    from ..data import read_documents
+    from ..runtime import ModelSpec
+    from .onnx import load_source
+
+    spec = ModelSpec.load(model_dir)
+    for p in precisions:
+        spec.graph_files(p)  # fail early, listing the variants present
+    model, tok, _ = load_source(ckpt_dir)
+    docs: list[Any] = []
+    if data is not None:
+        docs.extend(
+            read_documents(Path(data), fmt)[:limit] if limit else read_documents(Path(data), fmt)
+        )
+    if synthetic:
+        docs.extend(synthetic_documents(tok, model.config.max_length))
+    if not docs:
+        raise ValueError("no documents to check: pass --data FILE and/or --synthetic")
+    return [
+        check_parity(ckpt_dir, model_dir, docs, precision=p, model=model, tok=tok, **kw)
+        for p in precisions
+    ]
