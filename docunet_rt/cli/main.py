@@ -34,7 +34,7 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def fail(message: str, code: int = EXIT_FATAL) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -239,9 +239,11 @@ def predict(
 # Subcommands that live in their own modules (they import this module's helpers, so they are
 # registered after those are defined).
 from .export_cmd import register as _register_export  # noqa: E402
+from .extract_cmd import register as _register_extract  # noqa: E402
 from .tools_cmd import register as _register_tools  # noqa: E402
 
 _register_export(app)
+_register_extract(app)
 _register_tools(app)
 
 

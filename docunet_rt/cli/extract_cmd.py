@@ -1,0 +1,195 @@
+"""``docunet-rt extract``: batch relation extraction over a JSONL corpus (ONNX Runtime, no torch).
+
+Importing this module imports typer/click only; the runtime loads when the command runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+# Mirrors of docunet_rt.runtime.DEVICES / PRECISIONS (kept here so that importing the CLI does not
+# import numpy; a test pins them to the runtime's).
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def _choice(name: str, choices: tuple[str, ...]):
+    def check(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(
+                f"unknown {name} {value!r}; valid choices: {', '.join(choices)}"
+            )
+        return value
+
+    return check
+
+
+def count_lines(corpus: str) -> int | None:
+    """Lines in a plain (uncompressed) corpus file, for an ETA; None for stdin or gzip."""
+    if corpus == "-":
+        return None
+    try:
+        with open(corpus, "rb") as fh:
+            if fh.read(2) == b"\x1f\x8b":
+                return None
+            fh.seek(0)
+            n, last = 0, b"\n"
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                n, last = n + block.count(b"\n"), block[-1:]
+            return n + (last != b"\n")
+    except OSError:
+        return None
+
+
+def load_extractor(model: Path, device: str, precision: str, threads: int | None) -> Any:
+    """The runtime Extractor for MODEL_DIR (tests replace this to run the command on a stub)."""
+    from ..runtime import Extractor
+
+    return Extractor(model, device=device, precision=precision, threads=threads)
+
+
+def extract(
+    corpus: str = typer.Argument(..., help="Input: .jsonl, .jsonl.gz, or - for stdin."),
+    out: str = typer.Option(
+        ..., "--out", "-o", help="Output JSONL, one line per document (- for stdout)."
+    ),
+    model: Path = typer.Option(..., "--model", help="Exported MODEL_DIR (docunet-rt export)."),
+    device: str = typer.Option(
+        "auto", "--device", callback=_choice("device", DEVICES), help="auto|cpu|cuda|tensorrt"
+    ),
+    precision: str = typer.Option(
+        "fp32", "--precision", callback=_choice("precision", PRECISIONS), help="fp32|fp16|int8"
+    ),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", min=1, help="Padded encoder tokens per batch (default 16384)."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, help="Fixed documents per batch instead of a token budget."
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="ONNX Runtime intra-op threads."
+    ),
+    min_score: float = typer.Option(
+        0.5, "--min-score", help="Keep triples with score > X, 0 < X < 1."
+    ),
+    top_k: int | None = typer.Option(
+        None, "--top-k", min=1, help="At most K relations per entity pair."
+    ),
+    relations: str | None = typer.Option(
+        None, "--relations", help="Keep only these relation ids: ID,ID,..."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run into OUT (uses OUT.progress)."
+    ),
+    errors: Path | None = typer.Option(
+        None,
+        "--errors",
+        help="Error records file (default OUT.errors.jsonl; stderr when OUT is -).",
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad line (exit 3)."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=0, help="Parse/featurize worker threads (0 = none)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Extract relation triples from every document of CORPUS into OUT (input order kept).
+
+    Exit codes: 0 all lines extracted; 3 some lines rejected (see the error records); 2 usage
+    error; 1 fatal error (model, corpus, relation ids, device).
+    """
+    from .main import EXIT_FATAL, EXIT_REJECTED, console, setup_logging
+
+    def fail(message: str) -> None:  # main.fail, but never wrapped: one line on any terminal
+        console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FATAL)
+
+    if max_tokens is not None and batch_size is not None:
+        raise typer.BadParameter(
+            "use either --max-tokens or --batch-size, not both", param_hint="--max-tokens"
+        )
+    if not 0.0 < min_score < 1.0:
+        raise typer.BadParameter(
+            f"must be between 0 and 1 (exclusive), got {min_score}", param_hint="--min-score"
+        )
+    if resume and out == "-":
+        raise typer.BadParameter("--resume needs OUT to be a file, not -", param_hint="--resume")
+    setup_logging(verbose)
+    if corpus != "-" and not Path(corpus).is_file():
+        what = "is not a file" if Path(corpus).exists() else "does not exist"
+        fail(f"cannot read corpus {corpus}: it {what}")
+
+    from ..data import DataError
+    from ..extract import RejectedLine, run_extraction
+    from ..runtime import ExtractOptions
+
+    try:  # onnxruntime prints provider fallbacks to stdout, which may be OUT
+        with contextlib.redirect_stdout(sys.stderr):
+            ex = load_extractor(model, device, precision, threads)
+    except (DataError, ValueError, OSError, ImportError) as e:
+        fail(str(e))
+    keep = None
+    if relations is not None:
+        keep = [r.strip() for r in relations.split(",") if r.strip()]
+    options = ExtractOptions(
+        min_score=min_score, top_k=top_k, relations=keep, batch_size=batch_size
+    )
+    if max_tokens is not None:
+        options.max_tokens = max_tokens
+    err_dest: Any = errors
+    if errors is None:
+        err_dest = sys.stderr.buffer if out == "-" else Path(out + ".errors.jsonl")
+    out_dest: Any = sys.stdout.buffer if out == "-" else out
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    # a live bar on the terminal, unless OUT goes to that terminal too
+    tty = console.is_terminal and not (out == "-" and sys.stdout.isatty())
+    total = count_lines(corpus) if tty else None
+    bar = Progress(
+        TextColumn("extract"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} lines" if total else "{task.completed} lines"),
+        TextColumn("{task.fields[dps]:.1f} docs/s  {task.fields[tps]:.1f} triples/s"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not tty,
+    )
+    task = bar.add_task("extract", total=total, dps=0.0, tps=0.0)
+
+    def on_progress(s) -> None:
+        bar.update(task, completed=s.lines, dps=s.docs_per_s, tps=s.triples_per_s)
+
+    try:
+        with bar:
+            s = run_extraction(
+                corpus, out_dest, ex, options, errors_path=err_dest, strict=strict,
+                resume=resume, workers=workers, progress=on_progress,
+            )  # fmt: skip
+    except RejectedLine as e:
+        console.print(
+            f"[bold red]rejected:[/] line {e.line}: {e.reason} (--strict: stopped)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_REJECTED) from None
+    except (DataError, ValueError, OSError) as e:
+        fail(str(e))
+    where = f" (records in {err_dest})" if s.errors and isinstance(err_dest, Path) else ""
+    console.print(
+        f"{s.docs} docs, {s.triples} triples, {s.errors} errors{where} in {s.seconds:.1f}s "
+        f"({s.docs_per_s:.1f} docs/s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if s.errors:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``extract`` to the ``docunet-rt`` app."""
+    app.command("extract")(extract)

@@ -1,0 +1,777 @@
+"""Batch extraction pipeline (docunet_rt.extract) and the ``docunet-rt extract`` command.
+
+Most tests run a stub extractor (real features/batching/decoding, fake logits that depend only on
+the document), so they need no exported model; the end-to-end tests export a tiny checkpoint.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from docunet_rt import extract
+from docunet_rt.cli import extract_cmd
+from docunet_rt.data import DataError
+from docunet_rt.extract import (
+    ExtractSummary,
+    RejectedLine,
+    parse_line,
+    progress_path,
+    read_corpus_lines,
+    run_extraction,
+)
+from docunet_rt.runtime import ExtractOptions
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _extract_fixtures import (  # noqa: E402
+    StubExtractor,
+    corpus_records,
+    docred_record,
+    write_jsonl,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "_extract_fixtures.py"
+
+DOCRED = {
+    "title": "T1",
+    "sents": [["alice", "was", "born", "in", "paris", "."], ["bob", "founded", "acme", "."]],
+    "vertexSet": [
+        [{"name": "alice", "sent_id": 0, "pos": [0, 1], "type": "PER"}],
+        [{"name": "paris", "sent_id": 0, "pos": [4, 5], "type": "LOC"}],
+        [{"sent_id": 1, "pos": [0, 1], "type": "PER"}],
+        [{"sent_id": 1, "pos": [2, 3], "type": "ORG"}],
+    ],
+}
+TEXT = {
+    "id": "x1",
+    "text": "Alice was born in Paris. Bob founded Acme.",
+    "entities": [
+        {"mentions": [{"start": 0, "end": 5}], "type": "PER"},
+        {"mentions": [{"start": 18, "end": 23}], "type": "LOC", "name": "Paris, France"},
+        {"mentions": [{"start": 25, "end": 28}], "type": "PER"},
+    ],
+    "meta": {"source": "unit", "k": [1, 2.5, None]},
+}
+
+
+def lines_of(path: Path) -> list[dict]:
+    return [orjson.loads(x) for x in path.read_bytes().splitlines()]
+
+
+def run(tmp_path: Path, records: list, name: str = "c", **kw) -> tuple[ExtractSummary, Path, Path]:
+    corpus = write_jsonl(tmp_path / f"{name}.jsonl", records)
+    out, err = tmp_path / f"{name}.out.jsonl", tmp_path / f"{name}.err.jsonl"
+    options = kw.pop("options", ExtractOptions(batch_size=4))
+    ex = kw.pop("extractor", None) or StubExtractor()
+    s = run_extraction(corpus, out, ex, options, errors_path=err, **kw)
+    return s, out, err
+
+
+@pytest.fixture(scope="module")
+def corpus300(tmp_path_factory) -> Path:
+    recs: list = corpus_records(300, seed=1)
+    recs[17] = b"{broken"
+    recs[120] = {"text": "no entities key"}
+    return write_jsonl(tmp_path_factory.mktemp("corpus") / "c300.jsonl", recs)
+
+
+@pytest.fixture(scope="module")
+def reference(corpus300, tmp_path_factory) -> tuple[bytes, bytes]:
+    d = tmp_path_factory.mktemp("ref")
+    run_extraction(
+        corpus300,
+        d / "o",
+        StubExtractor(),
+        ExtractOptions(batch_size=1),
+        errors_path=d / "e",
+        workers=0,
+    )
+    return (d / "o").read_bytes(), (d / "e").read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------
+# Parsing
+# ------------------------------------------------------------------------------------------------
+
+
+def test_auto_detects_docred_and_text_records(tmp_path):
+    s, out, err = run(tmp_path, [DOCRED, TEXT])
+    assert (s.docs, s.errors) == (2, 0)
+    a, b = lines_of(out)
+    assert a["id"] == "T1" and b["id"] == "x1"
+    assert "meta" not in a and b["meta"] == TEXT["meta"]
+    assert a["triples"] and b["triples"]
+    t = b["triples"][0]
+    assert set(t) == {"head", "tail", "relation", "score"}
+    assert set(t["head"]) == {"index", "name", "type"} and set(t["relation"]) == {"id", "name"}
+    names = {x["tail"]["name"] for x in b["triples"]} | {x["head"]["name"] for x in b["triples"]}
+    assert "Paris, France" in names  # the given name wins over the mention text
+    assert not err.exists()  # no bad line, no error file
+
+
+def test_ids_come_from_id_then_title_then_line_number():
+    untitled = {k: v for k, v in DOCRED.items() if k != "title"}
+    assert parse_line(orjson.dumps({**DOCRED, "id": 7}), 3).id == "7"
+    assert parse_line(orjson.dumps(DOCRED), 3).id == "T1"
+    assert parse_line(orjson.dumps(untitled), 3).id == "3"
+    text = {k: v for k, v in TEXT.items() if k != "id"}
+    assert parse_line(orjson.dumps(text), 9).id == "9"
+    assert parse_line(orjson.dumps({**text, "title": "tt"}), 9).id == "tt"
+
+
+def test_meta_is_copied_unchanged_for_both_formats(tmp_path):
+    meta = {"a": [1, {"b": None}], "c": "ü", "d": 1.25, "e": True}
+    s, out, _ = run(
+        tmp_path, [{**DOCRED, "meta": meta}, {**TEXT, "meta": meta}, {**TEXT, "id": "n", "meta": 5}]
+    )
+    assert [x.get("meta") for x in lines_of(out)] == [meta, meta, 5]
+
+
+def test_zero_and_one_entity_documents_give_empty_triples(tmp_path):
+    zero = {"id": "z", "text": "nothing here", "entities": []}
+    one = {**DOCRED, "title": "one", "vertexSet": DOCRED["vertexSet"][:1]}
+    s, out, _ = run(tmp_path, [zero, one, {**DOCRED, "vertexSet": []}])
+    assert [(x["id"], x["triples"]) for x in lines_of(out)] == [("z", []), ("one", []), ("T1", [])]
+    assert s.triples == 0
+
+
+BAD_LINES = [
+    (b"{not json", "invalid JSON", None),
+    (b"\xff\xfe{}", "not valid UTF-8", None),
+    (b"[1, 2]", "a document must be a JSON object, got list", None),
+    (orjson.dumps({"id": "u", "foo": 1}), "unrecognised record", "u"),
+    (
+        orjson.dumps({**TEXT, "id": [1]}),
+        "id must be a non-empty string or an integer, got \\[1\\]",
+        None,
+    ),
+    (
+        orjson.dumps({**DOCRED, "vertexSet": [[{"sent_id": 0, "pos": [4, 9]}]]}),
+        r"vertexSet\[0\]\[0\]\.pos: span \[4, 9\) out of range for sentence 0 of 6 tokens",
+        "T1",
+    ),
+    (
+        orjson.dumps({**DOCRED, "vertexSet": [[{"sent_id": 5, "pos": [0, 1]}]]}),
+        "sent_id 5 out of range",
+        "T1",
+    ),
+    (orjson.dumps({**DOCRED, "vertexSet": [[]]}), r"vertexSet\[0\]: entity has no mentions", "T1"),
+    (
+        orjson.dumps(
+            {"id": "s", "text": "abc", "entities": [{"mentions": [{"start": 1, "end": 9}]}]}
+        ),
+        r"entities\[0\]\.mentions\[0\]\.end: end 9 is past the end of the text \(3 characters\)",
+        "s",
+    ),
+    (
+        orjson.dumps({"id": "m", "text": "abc", "entities": [{"mentions": [], "type": "X"}]}),
+        r"entities\[0\]\.mentions: entity has no mentions",
+        "m",
+    ),
+    (orjson.dumps({"id": "k", "text": "abc"}), "entities: missing key 'entities'", "k"),
+    (orjson.dumps({**TEXT, "id": "x1"}), "duplicate id 'x1'", "x1"),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason", "doc_id"), BAD_LINES, ids=[r for _, r, _ in BAD_LINES])
+def test_bad_line_becomes_an_error_record_and_the_run_goes_on(tmp_path, raw, reason, doc_id):
+    s, out, err = run(tmp_path, [TEXT, raw, DOCRED])
+    assert (s.docs, s.errors, s.lines) == (2, 1, 3)
+    assert [x["id"] for x in lines_of(out)] == ["x1", "T1"]
+    (rec,) = lines_of(err)
+    assert rec["line"] == 2 and rec["id"] == doc_id and set(rec) == {"line", "id", "error"}
+    import re
+
+    assert re.search(reason, rec["error"]), rec["error"]
+
+
+def test_parse_line_raises_data_error_naming_the_field():
+    with pytest.raises(DataError, match=r"line 4.*field entities\[0\]\.mentions"):
+        parse_line(orjson.dumps({"text": "a", "entities": [{"mentions": []}]}), 4)
+
+
+def test_blank_lines_bom_crlf_and_gzip(tmp_path):
+    body = b"\xef\xbb\xbf" + orjson.dumps(TEXT) + b"\r\n\n   \n" + orjson.dumps(DOCRED) + b"\r\n"
+    (tmp_path / "a.jsonl").write_bytes(body)
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(body))
+    want = [(1, orjson.dumps(TEXT)), (4, orjson.dumps(DOCRED))]
+    assert list(read_corpus_lines(tmp_path / "a.jsonl")) == want
+    assert list(read_corpus_lines(tmp_path / "a.jsonl.gz")) == want
+    assert list(read_corpus_lines(io.BytesIO(gzip.compress(body)))) == want
+    run_extraction(tmp_path / "a.jsonl", tmp_path / "p", StubExtractor())
+    run_extraction(tmp_path / "a.jsonl.gz", tmp_path / "g", StubExtractor())
+    assert (tmp_path / "p").read_bytes() == (tmp_path / "g").read_bytes()
+    assert [x["id"] for x in lines_of(tmp_path / "g")] == ["x1", "T1"]
+
+
+def test_truncated_gzip_is_a_data_error_after_flushing_what_was_read(tmp_path):
+    data = gzip.compress(b"".join(orjson.dumps(r) + b"\n" for r in corpus_records(60)))
+    (tmp_path / "t.jsonl.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="cannot read the corpus"):
+        run_extraction(tmp_path / "t.jsonl.gz", tmp_path / "o", StubExtractor(), workers=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Order, determinism, streaming
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "kw"),
+    [
+        (ExtractOptions(batch_size=7), {"workers": 2}),
+        (ExtractOptions(max_tokens=64), {"workers": 1}),
+        (ExtractOptions(max_tokens=100000, sort_window=1000), {"workers": 0}),
+        (ExtractOptions(max_tokens=300, sort_window=5), {"workers": 3}),
+        (ExtractOptions(batch_size=3), {"workers": 2, "pool": "process"}),
+    ],
+    ids=["batch7-threads2", "budget64", "one-big-window", "window5-threads3", "processes"],
+)
+def test_output_is_in_input_order_and_byte_identical(tmp_path, corpus300, reference, options, kw):
+    ex = StubExtractor()
+    s = run_extraction(corpus300, tmp_path / "o", ex, options, errors_path=tmp_path / "e", **kw)
+    assert (tmp_path / "o").read_bytes() == reference[0]
+    assert (tmp_path / "e").read_bytes() == reference[1]
+    assert (s.docs, s.errors, s.lines) == (298, 2, 300)
+    if kw.get("pool") != "process":
+        assert max(ex.batches) > 1  # really batched
+
+
+def test_output_follows_input_order_not_length_order(tmp_path, reference):
+    ids = [x["id"] for x in map(orjson.loads, reference[0].splitlines())]
+    recs = corpus_records(300, seed=1)
+    want = []
+    for i, r in enumerate(recs, 1):
+        if i in (18, 121):
+            continue
+        want.append(str(r.get("id") or r.get("title") or i))
+    assert ids == want
+
+
+def test_reads_ahead_a_bounded_window_and_flushes_per_batch(tmp_path):
+    recs = corpus_records(1500, seed=3)
+    data = b"".join(orjson.dumps(r) + b"\n" for r in recs)
+
+    class Counting(io.BytesIO):
+        read_lines = 0
+
+        def __iter__(self):
+            for line in iter(self.readline, b""):
+                Counting.read_lines += 1
+                yield line
+
+    out = tmp_path / "o"
+    seen: list[tuple[int, int, int]] = []
+
+    def progress(s: ExtractSummary) -> None:
+        on_disk = out.read_bytes().count(b"\n")
+        seen.append((Counting.read_lines, s.lines, on_disk))
+
+    opts = ExtractOptions(batch_size=8, sort_window=64)
+    s = run_extraction(Counting(data), out, StubExtractor(), opts, workers=1, progress=progress)
+    assert s.docs == 1500 and s.time_to_first_output is not None
+    assert len(seen) > 1500 // 64  # flushed at least once per batch group
+    assert all(on_disk == done for _, done, on_disk in seen)  # flushed before progress reports
+    assert max(r - done for r, done, _ in seen) <= 5 * 64  # read-ahead stays bounded
+    assert seen[0][0] < 200  # the first output did not wait for the whole corpus
+
+
+def test_stream_in_and_out(tmp_path, reference, corpus300):
+    out, err = io.BytesIO(), io.BytesIO()
+    s = run_extraction(io.BytesIO(corpus300.read_bytes()), out, StubExtractor(), errors_path=err)
+    assert out.getvalue() == reference[0] and err.getvalue() == reference[1]
+    assert s.errors == 2
+    assert not list(tmp_path.iterdir())  # no state file for streams
+
+
+# ------------------------------------------------------------------------------------------------
+# Options and errors
+# ------------------------------------------------------------------------------------------------
+
+
+def test_relations_min_score_and_top_k_filter(tmp_path, corpus300):
+    def triples(opts):
+        run_extraction(corpus300, tmp_path / "o", StubExtractor(), opts, workers=0)
+        return [{**t, "doc": x["id"]} for x in lines_of(tmp_path / "o") for t in x["triples"]]
+
+    every = triples(ExtractOptions())
+    only = triples(ExtractOptions(relations=["P2", "P4"]))
+    assert {t["relation"]["id"] for t in only} == {"P2", "P4"}
+    assert len(only) == sum(t["relation"]["id"] in ("P2", "P4") for t in every)
+    high = triples(ExtractOptions(min_score=0.9))
+    assert high and all(t["score"] > 0.9 for t in high) and len(high) < len(every)
+    top1 = triples(ExtractOptions(top_k=1))
+    assert len(top1) < len(every)
+    pairs = [(t["doc"], t["head"]["index"], t["tail"]["index"]) for t in top1]
+    assert len(set(pairs)) == len(pairs)  # at most one relation per entity pair
+    names = {"P1": "one", "P2": "two", "P3": "three", "P4": "four"}
+    assert all(t["relation"]["name"] == names[t["relation"]["id"]] for t in every)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (
+            {"options": ExtractOptions(relations=["P1", "Q9"])},
+            r"unknown relation id\(s\) Q9; valid choices: P1, P2, P3, P4",
+        ),
+        ({"options": ExtractOptions(relations=[])}, "no relation ids given; valid choices: P1"),
+        ({"options": ExtractOptions(min_score=1.5)}, r"min_score must be in \(0, 1\)"),
+        ({"options": ExtractOptions(top_k=0)}, "top_k must be >= 1"),
+        ({"pool": "fork"}, "unknown pool 'fork'; valid choices: thread, process"),
+        ({"workers": -1}, "workers must be >= 0"),
+    ],
+)
+def test_bad_options_raise_listing_valid_choices(tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        run(tmp_path, [TEXT], **kw)
+
+
+def test_missing_corpus_fails_before_touching_out(tmp_path):
+    (tmp_path / "o").write_bytes(b"keep")
+    with pytest.raises(FileNotFoundError, match="corpus .* does not exist"):
+        run_extraction(tmp_path / "missing.jsonl", tmp_path / "o", StubExtractor())
+    assert (tmp_path / "o").read_bytes() == b"keep"
+
+
+def test_strict_stops_at_the_first_bad_line_and_a_rerun_stops_there_again(tmp_path):
+    recs = [TEXT, DOCRED, b"oops", {**TEXT, "id": "after"}]
+    with pytest.raises(RejectedLine, match="line 3") as ei:
+        run(tmp_path, recs, strict=True)
+    assert ei.value.record == {"line": 3, "id": None, "error": ei.value.record["error"]}
+    out, err = tmp_path / "c.out.jsonl", tmp_path / "c.err.jsonl"
+    assert [x["id"] for x in lines_of(out)] == ["x1", "T1"]
+    assert len(lines_of(err)) == 1
+    with pytest.raises(RejectedLine):
+        run(tmp_path, recs, strict=True, resume=True)
+    assert [x["id"] for x in lines_of(out)] == ["x1", "T1"]
+    assert len(lines_of(err)) == 1  # not duplicated by the rerun
+
+
+# ------------------------------------------------------------------------------------------------
+# Resume
+# ------------------------------------------------------------------------------------------------
+
+
+def test_resume_from_every_crash_point(tmp_path, corpus300, reference, monkeypatch):
+    """Replay every state a killed run can leave: the state file of some flush, with OUT and the
+    error file holding anything from exactly that much to more (partial or whole later lines)."""
+    monkeypatch.setattr(extract, "STATE_INTERVAL", 0.0)
+    out, err = tmp_path / "o", tmp_path / "e"
+    snaps: list[bytes] = []
+    opts = ExtractOptions(batch_size=5, sort_window=40)
+    run_extraction(
+        corpus300,
+        out,
+        StubExtractor(),
+        opts,
+        errors_path=err,
+        progress=lambda s: snaps.append(progress_path(out).read_bytes()),
+    )
+    assert out.read_bytes() == reference[0]
+    full_out, full_err = reference
+    assert len(snaps) > 10
+    for k, snap in enumerate(snaps[:-1:3]):
+        st = orjson.loads(snap)
+        extra_out = [0, 1, 57, 10**6][k % 4]
+        extra_err = [0, 500, 3][k % 3]
+        out.write_bytes(full_out[: st["out_bytes"] + extra_out])
+        err.write_bytes(full_err[: st["err_bytes"] + extra_err])
+        progress_path(out).write_bytes(snap)
+        s = run_extraction(corpus300, out, StubExtractor(), opts, errors_path=err, resume=True)
+        assert out.read_bytes() == full_out, k
+        assert err.read_bytes() == full_err, k
+        assert (s.docs, s.errors, s.lines, s.resumed_docs) == (298, 2, 300, st["docs"])
+    # a finished job: nothing to do
+    s = run_extraction(corpus300, out, StubExtractor(), opts, errors_path=err, resume=True)
+    assert s.docs == 298 and out.read_bytes() == full_out
+
+
+@pytest.mark.parametrize("doc_id", ["x1", 'q"\\\u2028é', '","triples":[]}'])
+def test_resume_keeps_rejecting_duplicates_of_ids_written_before(tmp_path, doc_id):
+    first = {**TEXT, "id": doc_id}
+    recs = [first, *({**DOCRED, "title": f"t{i}"} for i in range(20)), first]
+    s, out, err = run(tmp_path, recs)
+    want_out, want_err = out.read_bytes(), err.read_bytes()
+    assert orjson.loads(want_err)["error"].startswith(f"duplicate id {doc_id!r}")
+    # a state recorded after 5 lines, with more bytes in OUT than it records
+    head = want_out.splitlines(keepends=True)[:5]
+    triples = sum(len(orjson.loads(x)["triples"]) for x in head)
+    st = orjson.loads(progress_path(out).read_bytes())
+    st.update(lines=5, docs=5, triples=triples, errors=0, err_bytes=0, complete=False)
+    progress_path(out).write_bytes(orjson.dumps({**st, "out_bytes": len(b"".join(head))}))
+    err.unlink()
+    s, out, err = run(tmp_path, recs, resume=True)
+    assert (out.read_bytes(), err.read_bytes()) == (want_out, want_err)
+    assert (s.docs, s.errors, s.resumed_docs) == (21, 1, 5)
+
+
+def test_resume_without_an_error_file(tmp_path):
+    corpus = write_jsonl(tmp_path / "c.jsonl", [TEXT, b"bad", DOCRED, b"bad2", {**TEXT, "id": "z"}])
+    out = tmp_path / "o"
+    run_extraction(corpus, out, StubExtractor(), workers=0)
+    want = out.read_bytes()
+    st = orjson.loads(progress_path(out).read_bytes())
+    assert st["err_bytes"] > 0 and st["errors_path"] is None
+    first = want.splitlines(keepends=True)[0]
+    progress_path(out).write_bytes(
+        orjson.dumps(
+            {
+                **st,
+                "lines": 2,
+                "out_bytes": len(first),
+                "docs": 1,
+                "errors": 1,
+                "err_bytes": 60,
+                "complete": False,
+            }
+        )
+    )
+    s = run_extraction(corpus, out, StubExtractor(), workers=0, resume=True)
+    assert out.read_bytes() == want and (s.docs, s.errors) == (3, 2)
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path):
+    s, out, err = run(tmp_path, [TEXT, DOCRED])
+    with pytest.raises(ValueError, match="cannot resume: .* was started with .*min_score"):
+        run(tmp_path, [TEXT, DOCRED], resume=True, options=ExtractOptions(min_score=0.7))
+    st = orjson.loads(progress_path(out).read_bytes())
+    progress_path(out).write_bytes(orjson.dumps({**st, "out_bytes": 10**9, "complete": False}))
+    with pytest.raises(ValueError, match="is shorter than"):
+        run(tmp_path, [TEXT, DOCRED], resume=True)
+    progress_path(out).write_bytes(b"{")
+    with pytest.raises(ValueError, match="is corrupt"):
+        run(tmp_path, [TEXT, DOCRED], resume=True)
+    progress_path(out).unlink()
+    with pytest.raises(ValueError, match="exists but .*progress does not"):
+        run(tmp_path, [TEXT, DOCRED], resume=True)
+    with pytest.raises(ValueError, match="resume needs OUT to be a file"):
+        run_extraction(tmp_path / "c.jsonl", "-", StubExtractor(), resume=True)
+
+
+def test_resume_with_nothing_there_starts_fresh(tmp_path):
+    s, out, _ = run(tmp_path, [TEXT, DOCRED], resume=True)
+    assert s.docs == 2 and len(lines_of(out)) == 2
+
+
+def _wait_for(cond, timeout: float = 30.0) -> None:
+    t = time.monotonic()
+    while not cond():
+        if time.monotonic() - t > timeout:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+
+
+def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path, corpus300, reference):
+    out, err = tmp_path / "o.jsonl", tmp_path / "e.jsonl"
+    cmd = [sys.executable, str(FIXTURES), str(corpus300), str(out), "--errors", str(err)]
+    proc = subprocess.Popen(
+        [*cmd, "--delay", "0.02"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+    def flushed() -> bool:
+        p = progress_path(out)
+        return p.exists() and orjson.loads(p.read_bytes())["docs"] > 0 or proc.poll() is not None
+
+    _wait_for(flushed)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "finished before it could be killed"
+    done = orjson.loads(progress_path(out).read_bytes())
+    assert 0 < done["lines"] < 300
+    res = subprocess.run([*cmd, "--resume"], capture_output=True, check=True)
+    assert orjson.loads(res.stdout) == {"docs": 298, "errors": 2, "has_torch": False}
+    assert out.read_bytes() == reference[0]
+    assert err.read_bytes() == reference[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    monkeypatch.setattr(extract_cmd, "load_extractor", lambda *a: StubExtractor())
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    extract_cmd.register(app)
+    runner = CliRunner()
+    return lambda args, **kw: runner.invoke(app, ["extract", *map(str, args)], **kw)
+
+
+def test_cli_exit_0_when_every_line_is_good(cli, tmp_path):
+    c = write_jsonl(tmp_path / "c.jsonl", [TEXT, DOCRED])
+    r = cli([c, "-o", tmp_path / "o.jsonl", "--model", "m", "--batch-size", "1"])
+    assert r.exit_code == 0, r.output
+    assert [x["id"] for x in lines_of(tmp_path / "o.jsonl")] == ["x1", "T1"]
+    assert "2 docs" in r.stderr and "0 errors" in r.stderr and "docs/s" in r.stderr
+    assert not (tmp_path / "o.jsonl.errors.jsonl").exists()
+
+
+def test_cli_exit_3_with_default_error_file(cli, tmp_path):
+    c = write_jsonl(tmp_path / "c.jsonl", [TEXT, b"nope", DOCRED])
+    r = cli([c, "-o", tmp_path / "o.jsonl", "--model", "m"])
+    assert r.exit_code == 3, r.output
+    assert [x["line"] for x in lines_of(tmp_path / "o.jsonl.errors.jsonl")] == [2]
+    assert len(lines_of(tmp_path / "o.jsonl")) == 2
+    assert "1 errors" in r.stderr
+    r = cli(
+        [
+            c,
+            "-o",
+            tmp_path / "s.jsonl",
+            "--model",
+            "m",
+            "--strict",
+            "--errors",
+            tmp_path / "x.jsonl",
+        ]
+    )
+    assert r.exit_code == 3 and "line 2" in r.stderr
+    assert len(lines_of(tmp_path / "s.jsonl")) == 1 and len(lines_of(tmp_path / "x.jsonl")) == 1
+
+
+def test_cli_stdin_to_stdout_with_errors_on_stderr(cli, tmp_path):
+    body = orjson.dumps(TEXT) + b"\n[]\n" + orjson.dumps(DOCRED) + b"\n"
+    r = cli(["-", "-o", "-", "--model", "m", "--top-k", "1", "--min-score", "0.6"], input=body)
+    assert r.exit_code == 3
+    assert [orjson.loads(x)["id"] for x in r.stdout.splitlines()] == ["x1", "T1"]
+    assert '{"line":2,"id":null,"error":"a document must be a JSON object, got list"}' in r.stderr
+    r2 = cli(
+        [
+            "-",
+            "-o",
+            "-",
+            "--model",
+            "m",
+            "--top-k",
+            "1",
+            "--min-score",
+            "0.6",
+            "--relations",
+            "P1, P2,P3,P4",
+        ],
+        input=body,
+    )
+    assert r2.stdout == r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--max-tokens", "100", "--batch-size", "2"], "either --max-tokens or --batch-size"),
+        (["--device", "gpu"], "valid choices: auto, cpu, cuda, tensorrt"),
+        (["--precision", "bf16"], "valid choices: fp32, fp16, int8"),
+        (["--min-score", "1"], "between 0 and 1"),
+        (["--top-k", "0"], "top-k"),
+    ],
+)
+def test_cli_usage_errors_exit_2(cli, tmp_path, args, match):
+    c = write_jsonl(tmp_path / "c.jsonl", [TEXT])
+    r = cli([c, "-o", tmp_path / "o", "--model", "m", *args])
+    assert r.exit_code == 2
+    assert match in " ".join(r.output.replace("│", " ").split())
+    r = cli([c, "-o", "-", "--model", "m", "--resume"])
+    assert r.exit_code == 2
+
+
+def test_cli_fatal_errors_exit_1_with_one_line(cli, tmp_path, monkeypatch):
+    c = write_jsonl(tmp_path / "c.jsonl", [TEXT])
+    r = cli([tmp_path / "nope.jsonl", "-o", tmp_path / "o", "--model", "m"])
+    assert r.exit_code == 1 and "cannot read corpus" in r.stderr and "does not exist" in r.stderr
+    r = cli([c, "-o", tmp_path / "o", "--model", "m", "--relations", "P1,Q7"])
+    assert (
+        r.exit_code == 1 and "unknown relation id(s) Q7; valid choices: P1, P2, P3, P4" in r.stderr
+    )
+    monkeypatch.undo()  # the real loader
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    extract_cmd.register(app)
+    r = CliRunner().invoke(
+        app, ["extract", str(c), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "nomodel")]
+    )
+    assert r.exit_code == 1 and "does not exist" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_constants_mirror_the_runtime():
+    from docunet_rt import runtime
+
+    assert extract_cmd.DEVICES == runtime.DEVICES
+    assert extract_cmd.PRECISIONS == runtime.PRECISIONS
+
+
+def test_no_torch_on_the_extraction_path(tmp_path):
+    c = write_jsonl(
+        tmp_path / "c.jsonl", [TEXT, DOCRED, docred_record(__import__("random").Random(0), 1, 3)]
+    )
+    code = (
+        "import sys; sys.path.insert(0, 'tests');"
+        "import docunet_rt.cli.main, docunet_rt.cli.extract_cmd, docunet_rt.extract, docunet_rt.runtime;"
+        "from _extract_fixtures import main;"
+        f"main([{str(c)!r}, {str(tmp_path / 'o')!r}, '--workers', '2']);"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env={**os.environ}
+    )
+    assert r.returncode == 0, r.stderr
+    assert '"has_torch":false' in r.stdout
+
+
+def test_cli_progress_on_a_terminal(cli, tmp_path, monkeypatch):
+    from rich.console import Console
+
+    cli_main = importlib.import_module("docunet_rt.cli.main")
+
+    con = Console(stderr=True, force_terminal=True, width=120)
+    monkeypatch.setattr(cli_main, "console", con)
+    c = write_jsonl(tmp_path / "c.jsonl", corpus_records(40))
+    assert extract_cmd.count_lines(str(c)) == 40
+    assert extract_cmd.count_lines("-") is None
+    r = cli([c, "-o", tmp_path / "o.jsonl", "--model", "m"])
+    assert r.exit_code == 0, r.output
+    assert "40/40 lines" in r.stderr and "docs/s" in r.stderr and "triples/s" in r.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# End to end: a tiny random checkpoint exported to a MODEL_DIR
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from _extract_fixtures import build_model_dir
+
+    return build_model_dir(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="module")
+def e2e_corpus(tmp_path_factory) -> Path:
+    recs: list = corpus_records(150, seed=5)
+    recs[9] = b'{"text": "w", "entities": [{"mentions": [{"start": 0, "end": 4}]}]}'
+    return write_jsonl(tmp_path_factory.mktemp("e2e_corpus") / "c.jsonl", recs)
+
+
+def invoke(args: list) -> object:
+    from _extract_fixtures import cli_app
+
+    return CliRunner().invoke(cli_app(), ["extract", *map(str, args)])
+
+
+def test_e2e_cli_matches_the_runtime_whatever_the_batching(model_dir, e2e_corpus, tmp_path):
+    from docunet_rt.runtime import Extractor
+
+    outs = []
+    for i, extra in enumerate(
+        [["--batch-size", "1", "--workers", "0"], ["--max-tokens", "200", "--workers", "2"], []]
+    ):
+        out = tmp_path / f"o{i}.jsonl"
+        r = invoke([e2e_corpus, "-o", out, "--model", model_dir, "--device", "cpu", *extra])
+        assert r.exit_code == 3, r.output  # line 10 is bad
+        assert "149 docs" in r.stderr and "1 errors" in r.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
+    (err,) = lines_of(tmp_path / "o0.jsonl.errors.jsonl")
+    assert err["line"] == 10 and "past the end of the text" in err["error"]
+    # the runtime's own (in-process, unpipelined) extraction gives the same lines
+    docs = [parse_line(raw, n) for n, raw in read_corpus_lines(e2e_corpus) if n != 10]
+    ex = Extractor(model_dir, device="cpu")
+    want = b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in ex.extract(docs))
+    assert outs[0] == want
+    # the process pool (a picklable featurizer for the real Extractor) gives the same bytes too
+    opts = ExtractOptions(max_tokens=300)
+    run_extraction(e2e_corpus, tmp_path / "p", ex, opts, workers=2, pool="process")
+    assert (tmp_path / "p").read_bytes() == want
+    got = [orjson.loads(x) for x in want.splitlines()]
+    assert sum(len(x["triples"]) for x in got) > 50  # the random model does predict
+    assert any(len(ex.features(d).windows) > 1 for d in docs)  # multi-window documents too
+
+
+def test_e2e_int8_filters_and_stdout(model_dir, e2e_corpus, tmp_path):
+    args = ["--model", model_dir, "--precision", "int8", "--relations", "P1,P3", "--top-k", "1"]
+    r = invoke([e2e_corpus, "-o", "-", *args, "--min-score", "0.6", "--threads", "1"])
+    assert r.exit_code == 3
+    res = [orjson.loads(x) for x in r.stdout.splitlines()]
+    assert len(res) == 149
+    ts = [t for x in res for t in x["triples"]]
+    assert ts and {t["relation"]["id"] for t in ts} <= {"P1", "P3"}
+    assert all(t["score"] > 0.6 for t in ts)
+    assert len(
+        {(x["id"], t["head"]["index"], t["tail"]["index"]) for x in res for t in x["triples"]}
+    ) == len(ts)
+
+
+def test_e2e_fatal_model_errors_exit_1(model_dir, e2e_corpus, tmp_path):
+    base = [e2e_corpus, "-o", tmp_path / "o", "--model"]
+    r = invoke([*base, model_dir, "--precision", "fp16"])
+    assert r.exit_code == 1 and "no 'fp16' variant; variants present: fp32, int8" in r.stderr
+    r = invoke([*base, tmp_path])
+    assert r.exit_code == 1 and "no model.json" in r.stderr
+    r = invoke([*base, model_dir, "--relations", "P1,XX"])
+    assert (
+        r.exit_code == 1 and "unknown relation id(s) XX; valid choices: P1, P2, P3, P4" in r.stderr
+    )
+    if not Path("/dev/nvidia0").exists():  # an explicit GPU device that is not there
+        r = invoke([*base, model_dir, "--device", "cuda"])
+        assert r.exit_code == 1 and "--device cuda" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_e2e_kill_9_of_the_cli_then_resume(model_dir, e2e_corpus, tmp_path):
+    """The real command reading stdin, killed while it waits for input after its first flush;
+    --resume on the same corpus then completes it exactly as an uninterrupted run."""
+    invoke([e2e_corpus, "-o", tmp_path / "ref.jsonl", "--model", model_dir, "--batch-size", "3"])
+    out = tmp_path / "o.jsonl"
+    cmd = [sys.executable, str(FIXTURES), "cli", "extract"]
+    args = ["-o", str(out), "--model", str(model_dir), "--batch-size", "3"]
+    proc = subprocess.Popen([*cmd, "-", *args], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = e2e_corpus.read_bytes().splitlines(keepends=True)
+    assert proc.stdin is not None
+    proc.stdin.write(b"".join(lines[:60]))
+    proc.stdin.flush()
+    _wait_for(
+        lambda: (
+            progress_path(out).exists()
+            and orjson.loads(progress_path(out).read_bytes())["docs"] > 0
+        )
+    )
+    proc.kill()
+    proc.wait()
+    st = orjson.loads(progress_path(out).read_bytes())
+    assert 0 < st["lines"] < 60 and not st["complete"]
+    r = subprocess.run([*cmd, str(e2e_corpus), *args, "--resume"], capture_output=True, text=True)
+    assert r.returncode == 3, r.stderr
+    assert out.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+    assert (tmp_path / "o.jsonl.errors.jsonl").read_bytes() == (
+        tmp_path / "ref.jsonl.errors.jsonl"
+    ).read_bytes()
+
+
+def test_e2e_no_torch_in_a_real_extraction(model_dir, e2e_corpus, tmp_path):
+    code = (
+        "import sys, runpy; sys.argv = ['x', 'cli', 'extract', *sys.argv[1:]];"
+        "import atexit; atexit.register(lambda: print('TORCH' if 'torch' in sys.modules else 'NOTORCH'));"
+        f"runpy.run_path({str(FIXTURES)!r}, run_name='__main__')"
+    )
+    args = [str(e2e_corpus), "-o", str(tmp_path / "o"), "--model", str(model_dir), "--workers", "2"]
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert r.returncode == 3, r.stderr
+    assert "NOTORCH" in r.stdout and "149 docs" in r.stderr
