@@ -13,10 +13,12 @@ head graph → threshold decoding. Everything here imports numpy, tokenizers, on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,11 +145,20 @@ def import_ort():
 
 
 def provider_chain(
-    device: str, *, cache_dir: str | None = None, trt_fp16: bool = False
+    device: str, *, cache_dir: str | None = None, trt_fp16: bool = False, precision: str = "fp32"
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Providers to try, best first, with their options (TensorRT > CUDA > CPU for auto)."""
+    """Providers to try, best first, with their options (TensorRT > CUDA > CPU for auto).
+
+    The int8 graphs use ONNX Runtime's dynamic-quantization ops, which TensorRT cannot run, so
+    TensorRT is left out of the chain for them (``--device tensorrt --precision int8`` is refused).
+    """
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; valid choices: {', '.join(DEVICES)}")
+    if precision == "int8" and device == "tensorrt":
+        raise ValueError(
+            "--precision int8 cannot run on TensorRT (dynamic-quantization ops); "
+            "use --precision fp16 or fp32 with --device tensorrt, or int8 with --device cpu"
+        )
     cpu = ("CPUExecutionProvider", {})
     cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})
     trt_opts: dict[str, Any] = {
@@ -158,12 +169,43 @@ def provider_chain(
         "trt_timing_cache_enable": True,
     }
     trt = ("TensorrtExecutionProvider", trt_opts)
-    return {
+    chains = {
         "cpu": [cpu],
         "cuda": [cuda, cpu],
         "tensorrt": [trt, cuda, cpu],
-        "auto": [trt, cuda, cpu],
-    }[device]
+        "auto": [cuda, cpu] if precision == "int8" else [trt, cuda, cpu],
+    }
+    return chains[device]
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """ONNX Runtime prints provider fall-back messages ("EP Error …") on the process's stdout,
+    which would corrupt ``extract -o -``; send fd 1 to fd 2 while sessions are created."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (e.g. captured by a test runner)
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def cuda_driver_present() -> bool:
+    """Whether the NVIDIA driver library can be loaded (no driver, no GPU)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
 
 
 def make_session(path: Path, device: str, threads: int | None, *, verbose: bool = False, **kw):
@@ -177,18 +219,23 @@ def make_session(path: Path, device: str, threads: int | None, *, verbose: bool 
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
     available = set(ort.get_available_providers())
+    if device == "auto" and not cuda_driver_present():
+        # onnxruntime-gpu lists CUDA/TensorRT even where there is no GPU; trying them only
+        # produces loud fall-back errors, so auto goes straight to the CPU there
+        available &= {"CPUExecutionProvider"}
     chain = [(n, o) for n, o in provider_chain(device, **kw) if n in available]
     if device in ("cuda", "tensorrt") and chain[0][0] == "CPUExecutionProvider":
         raise ValueError(
             f"--device {device}: this onnxruntime has no {device.upper()} provider "
             f"(available: {', '.join(sorted(available))}); install onnxruntime-gpu or use --device cpu"
         )
-    sess = ort.InferenceSession(
-        str(path),
-        sess_options=so,
-        providers=[n for n, _ in chain],
-        provider_options=[o for _, o in chain],
-    )
+    with stdout_to_stderr():
+        sess = ort.InferenceSession(
+            str(path),
+            sess_options=so,
+            providers=[n for n, _ in chain],
+            provider_options=[o for _, o in chain],
+        )
     used = sess.get_providers()[0]
     if device in ("cuda", "tensorrt") and used == "CPUExecutionProvider":
         raise ValueError(f"--device {device}: no usable GPU (the session fell back to the CPU)")
@@ -282,10 +329,12 @@ class Extractor:
         if verify:
             self.spec.verify(precision)
         self.tok = TokenizerInfo.from_dir(self.spec.path)
-        kw = {"cache_dir": trt_cache_dir, "trt_fp16": precision == "fp16"}
+        kw = {"cache_dir": trt_cache_dir, "trt_fp16": precision == "fp16", "precision": precision}
         self.encoder = make_session(enc_path, device, threads, verbose=verbose, **kw)
         self.head = make_session(head_path, device, threads, verbose=verbose, **kw)
         self.provider = self.encoder.get_providers()[0]
+        # TensorRT engines are built for the profile shapes in model.json (batches of <= 8 docs)
+        self.max_batch_docs = 8 if self.provider == "TensorrtExecutionProvider" else None
         self.relations = list(self.config.relations)
         self.relation_names = dict(self.config.relation_names)
         self.timings = {"encoder": 0.0, "merge": 0.0, "head": 0.0}
@@ -328,6 +377,7 @@ class Extractor:
     ) -> list[list[int]]:
         """Length-sorted batches by token budget (or fixed size); indices into ``feats``."""
         order = sorted(range(len(feats)), key=lambda i: (-feats[i].seq_len, i))
+        cap = options.batch_size or self.max_batch_docs
         if options.batch_size:
             return [
                 order[i : i + options.batch_size] for i in range(0, len(order), options.batch_size)
@@ -340,7 +390,8 @@ class Extractor:
         for i in order:
             w = len(feats[i].windows)
             wl = min(L, feats[i].seq_len)
-            if cur and (windows + w) * max(width, wl) > options.max_tokens:
+            full = cap is not None and len(cur) >= cap
+            if cur and (full or (windows + w) * max(width, wl) > options.max_tokens):
                 batches.append(cur)
                 cur, windows, width = [], 0, 0
             cur.append(i)
