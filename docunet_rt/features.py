@@ -361,13 +361,18 @@ def merge_windows(
     counts = np.bincount(flat, minlength=B * T).astype(np.float32)
     hidden /= np.maximum(counts, 1.0)[:, None]
 
-    att = np.zeros((B * P, heads, T), dtype=np.float32)
-    for k in range(len(batch.inc_win)):
-        w, row, slot = batch.inc_win[k], batch.inc_row[k], batch.inc_slot[k]
-        cols = g[w][valid[w]]
-        att[slot][:, cols] += win_attention[w, :, row, : len(cols)]
-    att /= att.sum(-1, keepdims=True) + 1e-10
-    return hidden.reshape(B, T, H), att.reshape(B, P, heads, T)
+    # every (incidence k, local column l) with a real column adds a row of heads values
+    att = np.zeros((B * P * T, heads), dtype=np.float32)
+    w, row, slot = batch.inc_win, batch.inc_row, batch.inc_slot
+    if len(w):
+        cols = g[w]  # (K, L)
+        ok = cols >= 0
+        target = (slot[:, None] * T + cols)[ok]  # (V,)
+        values = win_attention[w, :, row, :].transpose(0, 2, 1)[ok]  # (V, heads)
+        np.add.at(att, target, values)
+    att = att.reshape(B * P, T, heads).transpose(0, 2, 1)  # (B*P, heads, T)
+    att = att / (att.sum(-1, keepdims=True) + 1e-10)
+    return hidden.reshape(B, T, H), np.ascontiguousarray(att.reshape(B, P, heads, T))
 
 
 def iter_token_budget_batches(
