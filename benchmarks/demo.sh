@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 OUT=${DEMO_OUT:-demo_out}
-EPOCHS=${DEMO_EPOCHS:-6}
+EPOCHS=${DEMO_EPOCHS:-4}
 DOCS=${DEMO_DOCS:-400}
 export HF_HUB_OFFLINE=1
 rm -rf "$OUT"

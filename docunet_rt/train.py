@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .checkpoint import build_model, load_encoder, load_weights, save_checkpoint, save_weights
-from .config import DocuNetConfig
+from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_choice
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
 from .decode import decode
 from .features import DocFeatures, TokenizerInfo, build_features, collate
@@ -219,6 +219,9 @@ def seed_everything(seed: int) -> None:
 
 def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any]:
     """Train, selecting the best epoch on dev; returns a summary dict (also in metrics.jsonl)."""
+    check_choice("marker scheme", opts.markers, MARKERS)  # option errors before any loading
+    check_choice("feature map", opts.feature_map, FEATURE_MAPS)
+    check_choice("similarity", opts.similarity, SIMILARITIES)
     out = Path(opts.out)
     device = pick_device(opts.device)
     if opts.threads:

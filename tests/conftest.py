@@ -127,3 +127,20 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ckpt") / "tiny"
     save_checkpoint(out, model, tok, training={"note": "random weights for tests"})
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory) -> Path:
+    """A tiny random BERT saved as a local Hugging Face directory (what --encoder takes)."""
+    from transformers import PreTrainedTokenizerFast
+
+    d = tmp_path_factory.mktemp("enc")
+    tiny_encoder(seed=0, dropout=0.0).save_pretrained(d)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tiny_tokenizer(),
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+    ).save_pretrained(d)
+    return d

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import random_document, tiny_encoder, tiny_tokenizer
+from conftest import random_document
 
 from docunet_rt.checkpoint import load_checkpoint, read_checkpoint_config
 from docunet_rt.data import document_to_docred
@@ -17,17 +17,8 @@ from docunet_rt.train import TrainOptions, train
 
 
 @pytest.fixture(scope="module")
-def encoder_dir(tmp_path_factory):
-    """A tiny random BERT saved as a local Hugging Face directory (what --encoder takes)."""
-    from transformers import PreTrainedTokenizerFast
-
-    d = tmp_path_factory.mktemp("enc")
-    tiny_encoder(seed=0, dropout=0.0).save_pretrained(d)
-    PreTrainedTokenizerFast(
-        tokenizer_object=tiny_tokenizer(), cls_token="[CLS]", sep_token="[SEP]",
-        pad_token="[PAD]", unk_token="[UNK]",
-    ).save_pretrained(d)  # fmt: skip
-    return d
+def encoder_dir(tiny_encoder_dir):
+    return tiny_encoder_dir
 
 
 def write_docs(path, docs):
