@@ -16,7 +16,7 @@ that fits one window is encoded exactly as without windowing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -375,18 +375,37 @@ def merge_windows(
     return hidden.reshape(B, T, H), np.ascontiguousarray(att.reshape(B, P, heads, T))
 
 
-def iter_token_budget_batches(
-    lengths: Sequence[int], max_tokens: int, max_batch: int | None = None
-) -> Iterable[list[int]]:
-    """Group indices (in the given order) so that padded tokens per batch stay within budget."""
+def plan_batches(
+    feats: Sequence[DocFeatures],
+    max_length: int,
+    max_tokens: int,
+    *,
+    batch_size: int | None = None,
+    max_docs: int | None = None,
+) -> list[list[int]]:
+    """Length-sorted batches (longest first; ties in input order), indices into ``feats``.
+
+    With ``batch_size``: fixed-size batches. Otherwise a batch grows while its padded encoder
+    tokens (windows × longest window) stay within ``max_tokens`` and it has fewer than
+    ``max_docs`` documents. The PyTorch evaluation and the ONNX runtime both batch with this,
+    so benchmarks compare the two on identical batches. Callers restore input order.
+    """
+    order = sorted(range(len(feats)), key=lambda i: (-feats[i].seq_len, i))
+    if batch_size:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
     cur: list[int] = []
-    longest = 0
-    for i, n in enumerate(lengths):
-        new_longest = max(longest, n)
-        if cur and (new_longest * (len(cur) + 1) > max_tokens or len(cur) == max_batch):
-            yield cur
-            cur, new_longest = [], n
+    windows = width = 0
+    for i in order:
+        w = len(feats[i].windows)
+        wl = min(max_length, feats[i].seq_len)
+        full = max_docs is not None and len(cur) >= max_docs
+        if cur and (full or (windows + w) * max(width, wl) > max_tokens):
+            batches.append(cur)
+            cur, windows, width = [], 0, 0
         cur.append(i)
-        longest = new_longest
+        windows += w
+        width = max(width, wl)
     if cur:
-        yield cur
+        batches.append(cur)
+    return batches

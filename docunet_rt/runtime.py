@@ -29,7 +29,15 @@ import numpy as np
 from .config import DocuNetConfig
 from .data.document import Document
 from .decode import decode, score_to_logit, sigmoid
-from .features import Batch, DocFeatures, TokenizerInfo, build_features, collate, merge_windows
+from .features import (
+    Batch,
+    DocFeatures,
+    TokenizerInfo,
+    build_features,
+    collate,
+    merge_windows,
+    plan_batches,
+)
 
 logger = logging.getLogger("docunet_rt")
 
@@ -376,30 +384,13 @@ class Extractor:
         self, feats: Sequence[DocFeatures], options: ExtractOptions
     ) -> list[list[int]]:
         """Length-sorted batches by token budget (or fixed size); indices into ``feats``."""
-        order = sorted(range(len(feats)), key=lambda i: (-feats[i].seq_len, i))
-        cap = options.batch_size or self.max_batch_docs
-        if options.batch_size:
-            return [
-                order[i : i + options.batch_size] for i in range(0, len(order), options.batch_size)
-            ]
-        L = self.config.max_length
-        batches: list[list[int]] = []
-        cur: list[int] = []
-        windows = 0
-        width = 0
-        for i in order:
-            w = len(feats[i].windows)
-            wl = min(L, feats[i].seq_len)
-            full = cap is not None and len(cur) >= cap
-            if cur and (full or (windows + w) * max(width, wl) > options.max_tokens):
-                batches.append(cur)
-                cur, windows, width = [], 0, 0
-            cur.append(i)
-            windows += w
-            width = max(width, wl)
-        if cur:
-            batches.append(cur)
-        return batches
+        return plan_batches(
+            feats,
+            self.config.max_length,
+            options.max_tokens,
+            batch_size=options.batch_size,
+            max_docs=self.max_batch_docs,
+        )
 
     def logits(
         self, feats: Sequence[DocFeatures], options: ExtractOptions | None = None

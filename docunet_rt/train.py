@@ -20,7 +20,7 @@ from .checkpoint import build_model, load_encoder, load_weights, save_checkpoint
 from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_choice
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
 from .decode import decode
-from .features import DocFeatures, TokenizerInfo, build_features, collate
+from .features import DocFeatures, TokenizerInfo, build_features, collate, plan_batches
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
 
@@ -58,7 +58,6 @@ class TrainOptions:
     skip_bad: bool = False
     device: str = "auto"
     threads: int | None = None  # torch intra-op threads (None = torch's default)
-    eval_batch_tokens: int = 8192
     log_every: int = 25  # log a progress line every N optimizer steps
 
 
@@ -107,35 +106,19 @@ def featurize(
 # ------------------------------------------------------------------------------------------------
 
 
-def length_sorted_batches(feats: Sequence[DocFeatures], max_tokens: int) -> list[list[int]]:
-    """Indices grouped by a padded-token budget, longest first (callers restore order)."""
-    order = sorted(range(len(feats)), key=lambda i: -feats[i].seq_len)
-    batches, cur, longest = [], [], 0
-    for i in order:
-        n = max(longest, min(feats[i].seq_len, 512))
-        if cur and n * (len(cur) + 1) > max_tokens:
-            batches.append(cur)
-            cur, n = [], min(feats[i].seq_len, 512)
-        cur.append(i)
-        longest = n
-    if cur:
-        batches.append(cur)
-    return batches
-
-
 @torch.no_grad()
 def predict_logits(
     model: DocuNet,
     feats: Sequence[DocFeatures],
     tok: TokenizerInfo,
     *,
-    max_tokens: int = 8192,
+    max_tokens: int = 16384,
     device: str | torch.device = "cpu",
 ) -> list[np.ndarray]:
-    """Pair logits (Q_i, R) per document, in input order."""
+    """Pair logits (Q_i, R) per document, in input order (batched exactly as the runtime)."""
     model.eval()
     out: list[np.ndarray | None] = [None] * len(feats)
-    for idx in length_sorted_batches(feats, max_tokens):
+    for idx in plan_batches(feats, model.config.max_length, max_tokens):
         batch = collate([feats[i] for i in idx], tok, model.config)
         logits = model(batch_to_tensors(batch, device)).float().cpu().numpy()
         for j, i in enumerate(idx):
@@ -163,7 +146,7 @@ def evaluate_model(
     *,
     train: set | None = None,
     device: str | torch.device = "cpu",
-    max_tokens: int = 8192,
+    max_tokens: int = 16384,
 ) -> Scores:
     logits = predict_logits(model, feats, tok, device=device, max_tokens=max_tokens)
     return score(docs, logits_to_facts(feats, logits, model.config.relations), train)
