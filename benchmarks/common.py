@@ -37,20 +37,15 @@ def cpu_model() -> str:
 
 
 def versions() -> dict[str, str]:
+    """Installed distribution versions, read from package metadata (imports nothing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     out = {"python": platform.python_version()}
-    for name in (
-        "docunet_rt",
-        "torch",
-        "transformers",
-        "onnx",
-        "onnxruntime",
-        "numpy",
-        "tokenizers",
-    ):
+    for name in ("docunet-rt", "torch", "transformers", "onnx", "onnxruntime-gpu", "onnxruntime",
+                 "numpy", "tokenizers"):  # fmt: skip
         try:
-            mod = __import__(name)
-            out[name] = getattr(mod, "__version__", "?")
-        except ImportError:
+            out[name] = version(name)
+        except PackageNotFoundError:
             pass
     return out
 

@@ -238,12 +238,14 @@ def predict(
 
 # Subcommands that live in their own modules (they import this module's helpers, so they are
 # registered after those are defined).
+from .bench_cmd import register as _register_bench  # noqa: E402
 from .export_cmd import register as _register_export  # noqa: E402
 from .extract_cmd import register as _register_extract  # noqa: E402
 from .tools_cmd import register as _register_tools  # noqa: E402
 
 _register_export(app)
 _register_extract(app)
+_register_bench(app)
 _register_tools(app)
 
 

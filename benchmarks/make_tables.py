@@ -1,0 +1,148 @@
+"""Markdown tables for the README from benchmarks/results/*.json.
+
+    python benchmarks/make_tables.py                     # print the tables
+    python benchmarks/make_tables.py --readme README.md  # rewrite its results section
+
+Tables: the headline runtime comparison of every benchmark run (``"kind": "bench"``, written by
+``run_bench.py`` / ``docunet-rt bench``; ``--quick`` smoke runs only when there is nothing else),
+training results (``"kind": "training"``, written by ``collect_training.py``) and export parity
+(``"kind": "parity"`` with a ``"reports"`` list, or the list ``docunet-rt parity --json`` writes).
+The README section between ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced;
+it refers to the plot of the first headline run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from common import RESULTS
+
+from docunet_rt.cli.bench_cmd import headline_table
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def load_results(folder: Path) -> dict[str, list[tuple[str, Any]]]:
+    """Result files by kind: bench, training, parity (others are ignored)."""
+    kinds: dict[str, list[tuple[str, Any]]] = {"bench": [], "training": [], "parity": []}
+    for f in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(f.read_text())
+        except json.JSONDecodeError:
+            print(f"skipping {f}: not JSON", file=sys.stderr)
+            continue
+        if isinstance(data, list) and data and "max_abs_diff" in data[0]:
+            kinds["parity"].append((f.stem, {"reports": data}))
+        elif isinstance(data, dict) and data.get("kind") in kinds:
+            kinds[data["kind"]].append((f.stem, data))
+    full = [x for x in kinds["bench"] if not x[1].get("options", {}).get("quick")]
+    kinds["bench"] = full or kinds["bench"]
+    return kinds
+
+
+def _f(v: Any, fmt: str = ".4f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def bench_section(name: str, r: dict[str, Any]) -> list[str]:
+    c, m = r["corpus"], r.get("machine", {})
+    missed = [t["name"] for t in r["targets"] if not t["met"]]
+    lines = [
+        f"**{name}**: {c['documents']} documents of `{Path(c['path']).name}`, "
+        f"{m.get('cpu', '?')} ({r['threads']['ort_intra_op']} threads), {r.get('date', '')[:10]}"
+        + (" — quick smoke run, not a measurement" if r["options"].get("quick") else ""),
+        "",
+        *headline_table(r),
+        "",
+        f"Targets met: {sum(t['met'] for t in r['targets'])} of {len(r['targets'])}"
+        + (f"; missed or not measured: {'; '.join(missed)}" if missed else "")
+        + f". Details: `benchmarks/results/{name}.md`.",
+    ]
+    return lines
+
+
+def training_table(rows: list[tuple[str, Any]]) -> list[str]:
+    out = [
+        "| run | epoch (dev-selected) / done | dev F1 | dev Ign F1 | test F1 | test Ign F1 "
+        "| s / epoch | train docs/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows:
+        dev, test = r.get("dev") or {}, r.get("test") or {}
+        out.append(
+            f"| {name} | {r.get('selected_epoch')} / {r.get('epochs_done')} | {_f(dev.get('f1'))} "
+            f"| {_f(dev.get('ign_f1'))} | {_f(test.get('f1'))} | {_f(test.get('ign_f1'))} "
+            f"| {_f(r.get('mean_train_seconds_per_epoch'), '.0f')} "
+            f"| {_f(r.get('mean_train_docs_per_s'), '.2f')} |"
+        )
+    return out
+
+
+def parity_table(rows: list[tuple[str, Any]]) -> list[str]:
+    out = [
+        "| file | precision | documents | max abs Δlogit | mean abs Δlogit | triple agreement "
+        "| ok |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows:
+        for p in r["reports"]:
+            out.append(
+                f"| {name} | {p['precision']} | {p['documents']} | {p['max_abs_diff']:.2e} "
+                f"| {p['mean_abs_diff']:.2e} | {_f(p.get('triple_agreement'))} | {p.get('ok')} |"
+            )
+    return out
+
+
+def render(
+    kinds: dict[str, list[tuple[str, Any]]], results: Path = RESULTS, base: Path | None = None
+) -> str:
+    """The results section; the plot path is relative to ``base`` (the README's folder)."""
+    lines: list[str] = []
+    if kinds["bench"]:
+        lines += ["### Runtimes (CPU unless stated)", ""]
+        for name, r in kinds["bench"]:
+            lines += [*bench_section(name, r), ""]
+        png = results / f"{kinds['bench'][0][0]}.png"
+        if png.exists():
+            rel = os.path.relpath(png.resolve(), (base or Path.cwd()).resolve())
+            lines += [f"![runtime benchmark: docs/s per runtime and scaling]({rel})", ""]
+    if kinds["training"]:
+        lines += ["### Training", "", *training_table(kinds["training"]), ""]
+    if kinds["parity"]:
+        lines += ["### Export parity (ONNX Runtime vs PyTorch)", ""]
+        lines += [*parity_table(kinds["parity"]), ""]
+    return "\n".join(lines).strip() + "\n" if lines else "(no results yet)\n"
+
+
+def rewrite_readme(readme: Path, section: str) -> None:
+    text = readme.read_text()
+    if START not in text or END not in text or text.index(START) > text.index(END):
+        sys.exit(f"{readme} has no '{START}' … '{END}' section to rewrite")
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    readme.write_text(f"{head}{START}\n{section}{END}{tail}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--readme", type=Path, default=None, help="rewrite this README's section")
+    args = ap.parse_args()
+    kinds = load_results(args.results)
+    section = render(kinds, args.results, args.readme.parent if args.readme else None)
+    if args.readme:
+        rewrite_readme(args.readme, section)
+        print(f"rewrote the results section of {args.readme}")
+    else:
+        print(section, end="")
+
+
+if __name__ == "__main__":
+    main()
