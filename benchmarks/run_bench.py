@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="default: usable cores")
     ap.add_argument("--repeats", type=int, default=None, help="default 3")
     ap.add_argument("--runtimes", default=",".join([*CPU_RUNTIMES, *GPU_RUNTIMES]))
-    ap.add_argument("--max-tokens", type=int, default=16384)
+    ap.add_argument("--max-tokens", type=int, default=4096)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-scaling", action="store_true")
     ap.add_argument("--scaling-torch", action="store_true")

@@ -78,7 +78,7 @@ class BenchOptions:
     threads: int | None = None  # ORT intra-op threads = torch threads (default: usable cores)
     repeats: int | None = None  # alternating passes (default 3, quick 1)
     runtimes: Sequence[str] = (*CPU_RUNTIMES, *GPU_RUNTIMES)
-    max_tokens: int = 16384  # the batch plan's padded-token budget (ExtractOptions.max_tokens)
+    max_tokens: int = 4096  # the batch plan's padded-token budget (ExtractOptions.max_tokens)
     warmup_batches: int = 1
     seed: int = 0  # corpus sample
     scaling: bool = True

@@ -112,7 +112,7 @@ def predict_logits(
     feats: Sequence[DocFeatures],
     tok: TokenizerInfo,
     *,
-    max_tokens: int = 16384,
+    max_tokens: int = 4096,
     device: str | torch.device = "cpu",
 ) -> list[np.ndarray]:
     """Pair logits (Q_i, R) per document, in input order (batched exactly as the runtime)."""
@@ -146,7 +146,7 @@ def evaluate_model(
     *,
     train: set | None = None,
     device: str | torch.device = "cpu",
-    max_tokens: int = 16384,
+    max_tokens: int = 4096,
 ) -> Scores:
     logits = predict_logits(model, feats, tok, device=device, max_tokens=max_tokens)
     return score(docs, logits_to_facts(feats, logits, model.config.relations), train)

@@ -66,7 +66,7 @@ def extract(
         "fp32", "--precision", callback=_choice("precision", PRECISIONS), help="fp32|fp16|int8"
     ),
     max_tokens: int | None = typer.Option(
-        None, "--max-tokens", min=1, help="Padded encoder tokens per batch (default 16384)."
+        None, "--max-tokens", min=1, help="Padded encoder tokens per batch (default 4096)."
     ),
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Fixed documents per batch instead of a token budget."
@@ -94,6 +94,12 @@ def extract(
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad line (exit 3)."),
     workers: int | None = typer.Option(
         None, "--workers", min=0, help="Parse/featurize worker threads (0 = none)."
+    ),
+    summary: Path | None = typer.Option(
+        None,
+        "--summary",
+        help="Also write the run summary (docs, triples, errors, docs/s, "
+        "time to first output) to this JSON file.",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -186,6 +192,12 @@ def extract(
         highlight=False,
         soft_wrap=True,
     )
+    if summary is not None:
+        import dataclasses
+        import json
+
+        summary.write_text(json.dumps({**dataclasses.asdict(s), "provider": ex.provider,
+                                       "precision": precision}, indent=2))  # fmt: skip
     if s.errors:
         raise typer.Exit(EXIT_REJECTED)
 
