@@ -25,6 +25,6 @@ $BIN/docunet-rt export "$OUT/ckpt" -o "$OUT/model" --precision fp32,int8
 
 echo "== 4/4 extract triples from $OUT/data/corpus.jsonl (ONNX Runtime, int8, CPU)"
 $BIN/docunet-rt extract "$OUT/data/corpus.jsonl" -o "$OUT/triples.jsonl" --model "$OUT/model" \
-  --precision int8 --device cpu || [ $? -eq 3 ]
+  --precision int8 --device cpu --summary "$OUT/triples.jsonl.summary.json" || [ $? -eq 3 ]
 
 $BIN/python benchmarks/demo_summary.py "$OUT" "$start"

@@ -1,0 +1,62 @@
+"""The extract command as a user runs it, on the whole DocRED test corpus (1000 documents):
+docs/s, time to first output and peak RSS (GNU time) per precision.
+
+    python benchmarks/extract_corpus.py --model MODEL_DIR --name extract_docred_cpu --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from common import REPO, data_dir, envelope, need, write_result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--corpus", type=Path, default=None, help="default: DocRED test.json")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precisions", default="fp32,int8")
+    ap.add_argument("--scratch", type=Path, default=Path("/tmp/docunet_scratch/extract"))
+    args = ap.parse_args()
+    src = args.corpus or need(data_dir() / "docred" / "test.json")
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    corpus = args.scratch / "corpus.jsonl"
+    subprocess.run([bin_dir / "docunet-rt", "convert", str(src), "-o", str(corpus)], check=True)
+    runs = {}
+    for prec in args.precisions.split(","):
+        out = args.scratch / f"triples.{prec}.jsonl"
+        for f in (out, Path(f"{out}.progress"), Path(f"{out}.errors.jsonl")):
+            f.unlink(missing_ok=True)
+        summary = args.scratch / f"summary.{prec}.json"
+        cmd = ["/usr/bin/time", "-v", str(bin_dir / "docunet-rt"), "extract", str(corpus), "-o",
+               str(out), "--model", args.model, "--device", "cpu", "--precision", prec,
+               "--threads", str(args.threads), "--summary", str(summary)]  # fmt: skip
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if p.returncode not in (0, 3):
+            sys.exit(p.stderr)
+        rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
+        wall = re.search(r"Elapsed \(wall clock\) time.*: (.+)", p.stderr).group(1)
+        s = json.loads(summary.read_text())
+        runs[prec] = {
+            **s,
+            "peak_rss_mb": rss_kb / 1024,
+            "process_wall": wall,
+            "output_lines": sum(1 for _ in out.open()),
+            "command": " ".join(cmd[2:]),
+        }
+        print(f"{prec}: {s['docs_per_s']:.2f} docs/s, first output {s['time_to_first_output']:.2f}s, "
+              f"peak RSS {rss_kb / 1024:.0f} MB")  # fmt: skip
+    payload = envelope(sys.argv, kind="extract", corpus=str(src), threads=args.threads, runs=runs)
+    print(write_result(args.name, payload))
+
+
+if __name__ == "__main__":
+    main()
