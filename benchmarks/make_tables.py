@@ -29,7 +29,13 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 def load_results(folder: Path) -> dict[str, list[tuple[str, Any]]]:
     """Result files by kind: bench, training, parity (others are ignored)."""
-    kinds: dict[str, list[tuple[str, Any]]] = {"bench": [], "training": [], "parity": []}
+    kinds: dict[str, list[tuple[str, Any]]] = {
+        "bench": [],
+        "training": [],
+        "parity": [],
+        "extract": [],
+        "export": [],
+    }
     for f in sorted(folder.glob("*.json")):
         try:
             data = json.loads(f.read_text())
@@ -98,6 +104,48 @@ def parity_table(rows: list[tuple[str, Any]]) -> list[str]:
     return out
 
 
+def extract_table(rows: list[tuple[str, Any]]) -> list[str]:
+    out = [
+        "| run | precision | documents | docs/s | triples/s | first output s | peak RSS MB "
+        "| threads |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows:
+        for prec, x in r["runs"].items():
+            out.append(
+                f"| {name} | {prec} | {x['docs']} | {_f(x['docs_per_s'], '.2f')} "
+                f"| {_f(x['triples_per_s'], '.1f')} | {_f(x['time_to_first_output'], '.2f')} "
+                f"| {_f(x['peak_rss_mb'], '.0f')} | {r.get('threads')} |"
+            )
+    return out
+
+
+def export_table(rows: list[tuple[str, Any]]) -> list[str]:
+    out = [
+        "| run | documents | fp32 max abs Δlogit (data / synthetic) | fp32 triples identical "
+        "| int8 triple agreement | F1 torch / ORT fp32 / ORT int8 | int8 F1 change (points) "
+        "| export s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows:
+        par, f1 = r["parity"], r["f1"]
+        changes = ", ".join(
+            f"{k.removeprefix('ort_int8_')}: {v:+.2f}"
+            for k, v in r["int8_f1_change_vs_fp32_points"].items()
+        )
+        out.append(
+            f"| {name} | {par['data_fp32']['documents']} "
+            f"| {par['data_fp32']['max_abs_diff']:.1e} / {par['synthetic_fp32']['max_abs_diff']:.1e} "
+            f"| {par['data_fp32']['triples_identical'] and par['synthetic_fp32']['triples_identical']} "
+            f"| {_f(par['data_int8']['triple_agreement'])} "
+            f"| {_f(f1['torch_fp32']['f1'])} / {_f(f1['ort_fp32']['f1'])} "
+            f"/ {_f(f1['ort_int8_per_channel']['f1'])} "
+            f"| {changes} "
+            f"| {_f(r['export_seconds'], '.0f')} |"
+        )
+    return out
+
+
 def render(
     kinds: dict[str, list[tuple[str, Any]]], results: Path = RESULTS, base: Path | None = None
 ) -> str:
@@ -111,8 +159,14 @@ def render(
         if png.exists():
             rel = os.path.relpath(png.resolve(), (base or Path.cwd()).resolve())
             lines += [f"![runtime benchmark: docs/s per runtime and scaling]({rel})", ""]
+    if kinds["extract"]:
+        lines += ["### `docunet-rt extract` on a whole corpus", ""]
+        lines += [*extract_table(kinds["extract"]), ""]
     if kinds["training"]:
         lines += ["### Training", "", *training_table(kinds["training"]), ""]
+    if kinds["export"]:
+        lines += ["### Export: parity and int8 accuracy", ""]
+        lines += [*export_table(kinds["export"]), ""]
     if kinds["parity"]:
         lines += ["### Export parity (ONNX Runtime vs PyTorch)", ""]
         lines += [*parity_table(kinds["parity"]), ""]
