@@ -20,8 +20,11 @@ import numpy as np
 import orjson
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # script use
-    sys.path.insert(0, str(REPO))
+for _p in (REPO, REPO / "tests"):  # script use (docunet_rt, conftest)
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from conftest import tiny_model, tiny_tokenizer  # noqa: E402
 
 from docunet_rt.config import DocuNetConfig  # noqa: E402
 from docunet_rt.features import TokenizerInfo, build_features  # noqa: E402
@@ -40,17 +43,7 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "*", "@", ".", ","] + WOR
 
 def make_tokenizer():
     """A WordPiece tokenizer over WORDS + punctuation with BERT-style [CLS] … [SEP]."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-
-    tok = Tokenizer(models.WordPiece({w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
-    )
-    return tok
+    return tiny_tokenizer(VOCAB, pair=True)
 
 
 class StubExtractor:
@@ -98,37 +91,21 @@ def build_model_dir(tmp: Path, precisions: str = "fp32,int8") -> Path:
     """A tiny random checkpoint (2-layer BERT, H=32; max_length 32 so longer documents use several
     windows) exported to ``tmp/model``. Needs torch + transformers (the training extras)."""
     import torch
-    from transformers import BertConfig, BertModel
 
-    from docunet_rt.checkpoint import build_model, save_checkpoint
+    from docunet_rt.checkpoint import save_checkpoint
     from docunet_rt.export import export_model
 
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    cfg._attn_implementation = "eager"
-    encoder = BertModel(cfg)
-    config = DocuNetConfig(
+    model, tok = tiny_model(
+        0,
+        vocab=VOCAB,
+        pair=True,
+        pooler=True,
         relations=list(RELATIONS),
         relation_names=dict(RELATION_NAMES),
-        max_length=32,
-        window_overlap=8,
-        unet_base=8,
-        unet_out=8,
-        emb_size=16,
-        block_size=4,
     )
-    model = build_model(config, encoder).eval()
     with torch.no_grad():  # a fair share of positive logits, so that there are triples
         model.head.bilinear.linear.weight.mul_(20.0)
         model.head.bilinear.linear.bias.fill_(-3.0)
-    tok = TokenizerInfo.from_tokenizer(make_tokenizer())
     save_checkpoint(tmp / "ckpt", model, tok, training={"note": "random weights"})
     export_model(tmp / "ckpt", tmp / "model", precisions=precisions)
     return tmp / "model"

@@ -23,26 +23,38 @@ def need_data(*parts: str) -> Path:
     return p
 
 
-def tiny_tokenizer():
+def tiny_tokenizer(vocab: list[str] = VOCAB, pair: bool = False):
+    """A WordPiece tokenizer over ``vocab`` with BERT-style [CLS] … [SEP] (and, with ``pair``,
+    a [CLS] A [SEP] B [SEP] pair template)."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-    vocab = {w: i for i, w in enumerate(VOCAB)}
-    tk = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    ids = {w: i for i, w in enumerate(vocab)}
+    tk = Tokenizer(models.WordPiece(ids, unk_token="[UNK]"))
     tk.normalizer = normalizers.BertNormalizer(lowercase=True)
     tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tk.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]" if pair else None,
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])],
     )
     return tk
 
 
-def tiny_encoder(seed: int = 0, max_positions: int = 64, dropout: float = 0.1):
+def tiny_encoder(
+    seed: int = 0,
+    max_positions: int = 64,
+    dropout: float = 0.1,
+    vocab_size: int = len(VOCAB),
+    pooler: bool = False,
+):
+    """A 2-layer random BERT (H=32, 4 heads). ``pooler`` keeps BERT's (unused) pooler layer,
+    which also draws from the seeded RNG, so it changes the weights of what is built next."""
     import torch
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(seed)
     cfg = BertConfig(
-        vocab_size=len(VOCAB),
+        vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=4,
@@ -52,7 +64,7 @@ def tiny_encoder(seed: int = 0, max_positions: int = 64, dropout: float = 0.1):
         attention_probs_dropout_prob=dropout,
         attn_implementation="eager",
     )
-    enc = BertModel(cfg, add_pooling_layer=False)
+    enc = BertModel(cfg, add_pooling_layer=pooler)
     enc.config._attn_implementation = "eager"
     return enc
 
@@ -74,12 +86,15 @@ def tiny_config(**kw):
     return DocuNetConfig(**base)
 
 
-def tiny_model(seed: int = 0, **kw):
+def tiny_model(
+    seed: int = 0, *, vocab: list[str] = VOCAB, pair: bool = False, pooler: bool = False, **kw
+):
+    """(DocuNet in eval mode, TokenizerInfo): a tiny_config(**kw) head on a tiny_encoder(seed)."""
     from docunet_rt.checkpoint import build_model
     from docunet_rt.features import TokenizerInfo
 
-    model = build_model(tiny_config(**kw), tiny_encoder(seed))
-    return model.eval(), TokenizerInfo.from_tokenizer(tiny_tokenizer())
+    model = build_model(tiny_config(**kw), tiny_encoder(seed, vocab_size=len(vocab), pooler=pooler))
+    return model.eval(), TokenizerInfo.from_tokenizer(tiny_tokenizer(vocab, pair=pair))
 
 
 def random_document(rng: np.random.Generator, n_tokens: int, n_entities: int, doc_id: str = "d"):

@@ -56,7 +56,9 @@ def test_quick_run_writes_sane_json(quick_run):
     result, files = quick_run
     data = json.loads(Path(files["json"]).read_text())
     assert data["kind"] == "bench" and data["command"] == "pytest tests/test_bench.py"
-    assert (data["versions"].get("onnxruntime") or data["versions"].get("onnxruntime-gpu")) and data["machine"]["cores"] >= 1
+    assert (
+        data["versions"].get("onnxruntime") or data["versions"].get("onnxruntime-gpu")
+    ) and data["machine"]["cores"] >= 1
     assert data["threads"]["ort_intra_op"] >= 1 and data["options"]["quick"]
     assert data["corpus"]["documents"] == 8 and data["corpus"]["batches"] >= 1
     rts = data["runtimes"]
