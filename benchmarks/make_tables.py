@@ -35,6 +35,7 @@ def load_results(folder: Path) -> dict[str, list[tuple[str, Any]]]:
         "parity": [],
         "extract": [],
         "export": [],
+        "demo": [],
     }
     for f in sorted(folder.glob("*.json")):
         try:
@@ -146,6 +147,20 @@ def export_table(rows: list[tuple[str, Any]]) -> list[str]:
     return out
 
 
+def demo_table(rows: list[tuple[str, Any]]) -> list[str]:
+    out = [
+        "| run | wall time (incl. install) | dev F1 | test F1 | extracted docs | docs/s (int8) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in rows:
+        out.append(
+            f"| {name} | {r['make_demo_wall_seconds'] / 60:.1f} min | {_f(r['dev_f1'], '.3f')} "
+            f"| {_f(r['test_f1'], '.3f')} | {r['documents_extracted']} "
+            f"| {_f(r['extract'].get('docs_per_s'), '.1f')} |"
+        )
+    return out
+
+
 def render(
     kinds: dict[str, list[tuple[str, Any]]], results: Path = RESULTS, base: Path | None = None
 ) -> str:
@@ -159,6 +174,9 @@ def render(
         if png.exists():
             rel = os.path.relpath(png.resolve(), (base or Path.cwd()).resolve())
             lines += [f"![runtime benchmark: docs/s per runtime and scaling]({rel})", ""]
+    if kinds["demo"]:
+        lines += ["### `make demo` (fresh clone, synthetic corpus, embedded MiniLM)", ""]
+        lines += [*demo_table(kinds["demo"]), ""]
     if kinds["extract"]:
         lines += ["### `docunet-rt extract` on a whole corpus", ""]
         lines += [*extract_table(kinds["extract"]), ""]
