@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The long training runs behind benchmarks/results/*training*.json, exactly as run.
+# Each takes about an hour or more on the 2-core CPU: run in the background, e.g.
+#   nohup bash benchmarks/train_runs.sh cdr > runs/cdr.log 2>&1 &
+# and resume an interrupted one with RESUME=--resume. Results are collected with
+#   python benchmarks/collect_training.py RUN_DIR --name NAME --command "..."
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+DATA=${DOCUNET_DATA:-../shared/data}
+RUNS=${RUNS:-/work/runs}
+SCRATCH=${SCRATCH:-/tmp/docunet_scratch/redocred}
+RESUME=${RESUME:-}
+export HF_HUB_OFFLINE=1
+
+cdr() {  # CDR, DocuNet (U-Net), public-code hyperparameters; selected on dev, test scored once
+  $BIN/docunet-rt train --train "$DATA/cdr/train_filter.data" --dev "$DATA/cdr/dev_filter.data" \
+    --test "$DATA/cdr/test_filter.data" --out "$RUNS/cdr_docunet_s${SEED:-66}" --epochs 8 \
+    --batch-size 4 --seed "${SEED:-66}" $RESUME "$@"
+}
+cdr_nounet() {  # the same run with the feed-forward ablation
+  $BIN/docunet-rt train --train "$DATA/cdr/train_filter.data" --dev "$DATA/cdr/dev_filter.data" \
+    --test "$DATA/cdr/test_filter.data" --out "$RUNS/cdr_nounet_s${SEED:-66}" --epochs 8 \
+    --batch-size 4 --seed "${SEED:-66}" --no-unet $RESUME "$@"
+}
+redocred() {  # Re-DocRED 400/50/50 split of dev_revised.json (written to a scratch folder)
+  [ -f "$SCRATCH/train.json" ] || $BIN/python benchmarks/redocred_split.py --out "$SCRATCH"
+  $BIN/docunet-rt train --train "$SCRATCH/train.json" --dev "$SCRATCH/dev.json" \
+    --test "$SCRATCH/test.json" --relations "$DATA/docred/rel_info.json" \
+    --out "$RUNS/redocred_${NAME_SUFFIX:-docunet}_s${SEED:-66}" --epochs 10 --batch-size 4 \
+    --lr-encoder 5e-5 --seed "${SEED:-66}" $RESUME "$@"
+}
+redocred_nounet() { NAME_SUFFIX=nounet redocred --no-unet "$@"; }
+
+"${1:?usage: train_runs.sh cdr|cdr_nounet|redocred|redocred_nounet [extra train options]}" "${@:2}"
