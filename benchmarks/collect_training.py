@@ -51,6 +51,9 @@ def summarize(run: Path) -> dict:
         "test": final_test[-1]["test"] if final_test else best.get("test"),
         "per_epoch": epochs,
         "mean_train_seconds_per_epoch": sum(e["train_seconds"] for e in epochs) / len(epochs),
+        # the fastest epoch is the one least disturbed by other jobs on the machine
+        "min_train_seconds_per_epoch": min(e["train_seconds"] for e in epochs),
+        "max_train_docs_per_s": max(e["train_docs_per_s"] for e in epochs),
         "mean_train_docs_per_s": sum(e["train_docs_per_s"] for e in epochs) / len(epochs),
         "model": {k: v for k, v in cfg["model"].items() if k not in ("relation_names",)},
         "training": cfg["training"],
