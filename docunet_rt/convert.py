@@ -30,6 +30,7 @@ from .data import (
     read_documents,
     text_to_document,
 )
+from .data.document import skip_or_raise
 
 __all__ = ["SOURCES", "TARGETS", "convert", "document_record", "read_any"]
 
@@ -81,12 +82,7 @@ def _read_jsonl(data: bytes, src: str, skip_bad: bool, stats: ReadStats | None) 
                 raise DataError(f"invalid JSON: {e}", source=src, line=ln) from None
             docs.append(_parse_line(rec, src, ln))
         except DataError as e:
-            if not skip_bad:
-                raise
-            logger.warning("skipping bad record: %s", e)
-            if stats is not None:
-                stats.skipped += 1
-                stats.errors.append(e)
+            skip_or_raise(e, skip_bad, stats)
             continue
         if stats is not None:
             stats.read += 1

@@ -40,7 +40,16 @@ import logging
 from os import PathLike
 from typing import Any
 
-from .document import Candidate, DataError, Document, Entity, Label, Mention, ReadStats
+from .document import (
+    Candidate,
+    DataError,
+    Document,
+    Entity,
+    Label,
+    Mention,
+    ReadStats,
+    skip_or_raise,
+)
 
 __all__ = ["read_cdr"]
 
@@ -242,12 +251,7 @@ def read_cdr(
                     continue
                 doc = _parse_line(text_line, source=src, line=ln, drop_filtered=drop_filtered)
             except DataError as e:
-                if not skip_bad:
-                    raise
-                logger.warning("skipping bad record: %s", e)
-                if stats is not None:
-                    stats.skipped += 1
-                    stats.errors.append(e)
+                skip_or_raise(e, skip_bad, stats)
                 continue
             seen.add(pmid)
             docs.append(doc)

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from .document import DataError, Document, Entity, Label, Mention, ReadStats
+from .document import DataError, Document, Entity, Label, Mention, ReadStats, skip_or_raise
 
 __all__ = [
     "document_to_docred",
@@ -188,16 +188,6 @@ def parse_docred_record(
     return doc
 
 
-def _keep(e: DataError, skip_bad: bool, stats: ReadStats | None) -> None:
-    """Raise ``e`` or (with ``skip_bad``) count it and carry on."""
-    if not skip_bad:
-        raise e
-    logger.warning("skipping bad record: %s", e)
-    if stats is not None:
-        stats.skipped += 1
-        stats.errors.append(e)
-
-
 def read_docred(
     path: str | PathLike[str],
     *,
@@ -233,7 +223,7 @@ def read_docred(
         try:
             docs.append(parse_docred_record(rec, source=src, index=i))
         except DataError as e:
-            _keep(e, skip_bad, stats)
+            skip_or_raise(e, skip_bad, stats)
             continue
         if stats is not None:
             stats.read += 1
@@ -252,7 +242,7 @@ def _read_jsonl(data: bytes, src: str, skip_bad: bool, stats: ReadStats | None) 
                 raise DataError(f"invalid JSON: {e}", source=src, line=ln) from None
             docs.append(parse_docred_record(rec, source=src, line=ln))
         except DataError as e:
-            _keep(e, skip_bad, stats)
+            skip_or_raise(e, skip_bad, stats)
             continue
         if stats is not None:
             stats.read += 1

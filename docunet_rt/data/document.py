@@ -5,8 +5,11 @@ Numpy-free and torch-free: plain dataclasses. Token offsets are per sentence, en
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+logger = logging.getLogger("docunet_rt")
 
 
 class DataError(ValueError):
@@ -149,3 +152,13 @@ class ReadStats:
     read: int = 0
     skipped: int = 0
     errors: list[DataError] = field(default_factory=list)
+
+
+def skip_or_raise(e: DataError, skip_bad: bool, stats: ReadStats | None) -> None:
+    """Raise ``e``, or (with ``skip_bad``) log it, count it in ``stats`` and carry on."""
+    if not skip_bad:
+        raise e
+    logger.warning("skipping bad record: %s", e)
+    if stats is not None:
+        stats.skipped += 1
+        stats.errors.append(e)

@@ -30,7 +30,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from .document import Candidate, DataError, Document, Label, ReadStats
+from .document import Candidate, DataError, Document, Label, ReadStats, skip_or_raise
 from .text import text_to_document
 
 __all__ = ["read_pubtator"]
@@ -150,12 +150,7 @@ def read_pubtator(
         try:
             doc = _parse_block(block, src)
         except DataError as e:
-            if not skip_bad:
-                raise
-            logger.warning("skipping bad record: %s", e)
-            if stats is not None:
-                stats.skipped += 1
-                stats.errors.append(e)
+            skip_or_raise(e, skip_bad, stats)
             return
         docs.append(doc)
         if stats is not None:
