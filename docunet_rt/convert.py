@@ -26,11 +26,8 @@ from .data import (
     ReadStats,
     detect_format,
     document_to_docred,
-    parse_docred_record,
     read_documents,
-    text_to_document,
 )
-from .data.document import skip_or_raise
 
 __all__ = ["SOURCES", "TARGETS", "convert", "document_record", "read_any"]
 
@@ -38,55 +35,6 @@ logger = logging.getLogger("docunet_rt")
 
 SOURCES = ("auto", "docred", "jsonl", "cdr", "pubtator")
 TARGETS = ("jsonl", "docred")
-
-
-def _parse_line(rec: Any, source: str, line: int) -> Document:
-    """A JSONL record, told apart as the extract command does: DocRED-style (``sents`` or
-    ``vertexSet``) or plain text (``text``); id = ``id``, else ``title``, else the line number."""
-    if isinstance(rec, dict) and "text" in rec and not ("sents" in rec or "vertexSet" in rec):
-        title = rec.get("title", "")
-        if not isinstance(title, str):
-            raise DataError("title must be a string", source=source, line=line, field="title")
-        doc_id = rec["id"] if rec.get("id") is not None else title or line
-        if "entities" not in rec:
-            raise DataError(
-                "missing key 'entities'",
-                source=source,
-                line=line,
-                doc=str(doc_id),
-                field="entities",
-            )
-        doc = text_to_document(
-            doc_id, rec["text"], rec["entities"], source=source, line=line, meta=rec.get("meta")
-        )
-        doc.title = title
-        return doc
-    return parse_docred_record(rec, source=source, line=line)
-
-
-def _read_jsonl(data: bytes, src: str, skip_bad: bool, stats: ReadStats | None) -> list[Document]:
-    """JSON objects, one per line (or one pretty-printed object)."""
-    try:
-        whole = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        whole = None
-    rows = [(1, whole)] if isinstance(whole, dict) else enumerate(data.split(b"\n"), 1)
-    docs: list[Document] = []
-    for ln, raw in rows:
-        if isinstance(raw, bytes) and not raw.strip():
-            continue
-        try:
-            try:
-                rec = orjson.loads(raw) if isinstance(raw, bytes) else raw
-            except orjson.JSONDecodeError as e:
-                raise DataError(f"invalid JSON: {e}", source=src, line=ln) from None
-            docs.append(_parse_line(rec, src, ln))
-        except DataError as e:
-            skip_or_raise(e, skip_bad, stats)
-            continue
-        if stats is not None:
-            stats.read += 1
-    return docs
 
 
 def read_any(
@@ -104,11 +52,6 @@ def read_any(
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
     fmt = detect_format(p) if src == "auto" else src
-    if fmt in ("docred", "jsonl"):
-        data = p.read_bytes()
-        data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-        if data.lstrip()[:1] == b"{":
-            return _read_jsonl(data, str(p), skip_bad, stats)
     return read_documents(p, fmt, skip_bad=skip_bad, stats=stats)
 
 

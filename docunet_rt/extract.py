@@ -45,7 +45,7 @@ from typing import IO, Any
 
 import orjson
 
-from .data import DataError, Document, parse_docred_record, text_to_document
+from .data import DataError, Document, parse_record
 from .decode import score_to_logit
 from .runtime import DocumentResult, ExtractOptions
 
@@ -136,17 +136,6 @@ def _source_name(corpus: Any) -> str:
     return "<stdin>" if _is_dash(corpus) else str(getattr(corpus, "name", corpus))
 
 
-def _record_id(obj: dict[str, Any], line: int) -> str:
-    v = obj.get("id")
-    if v is not None:
-        if isinstance(v, bool) or not isinstance(v, str | int) or v == "":
-            why = f"id must be a non-empty string or an integer, got {v!r}"
-            raise DataError(why, line=line, field="id")
-        return str(v)
-    title = obj.get("title")
-    return title if isinstance(title, str) and title else str(line)
-
-
 def parse_line(raw: bytes, line: int) -> Document:
     """One corpus line → :class:`Document` (format auto-detected); :class:`DataError` if bad."""
     try:
@@ -157,18 +146,7 @@ def parse_line(raw: bytes, line: int) -> Document:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError as e:
         raise DataError(f"invalid JSON: {e}", line=line) from None
-    if not isinstance(obj, dict):
-        raise DataError(f"a document must be a JSON object, got {type(obj).__name__}", line=line)
-    doc_id = _record_id(obj, line)
-    if "sents" in obj or "vertexSet" in obj:
-        return parse_docred_record(obj, line=line)
-    if "text" in obj:
-        if "entities" not in obj:
-            raise DataError("missing key 'entities'", line=line, doc=doc_id, field="entities")
-        meta = obj.get("meta")
-        return text_to_document(doc_id, obj["text"], obj["entities"], line=line, meta=meta)
-    why = "unrecognised record: expected DocRED keys 'sents' and 'vertexSet', or plain-text keys"
-    raise DataError(f"{why} 'text' and 'entities'", line=line, doc=doc_id)
+    return parse_record(obj, line=line)
 
 
 # A prepared line: (line, doc, feats, id, error reason); doc/feats are None for a bad line.

@@ -14,7 +14,9 @@ from .cdr import read_cdr
 from .docred import (
     document_to_docred,
     parse_docred_record,
+    parse_record,
     read_docred,
+    record_id,
     write_docred,
     write_result,
 )
@@ -36,6 +38,8 @@ __all__ = [
     "document_to_docred",
     "load_relations",
     "parse_docred_record",
+    "parse_record",
+    "record_id",
     "read_cdr",
     "read_docred",
     "read_documents",

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from .document import DataError, Document, Entity, Label, Mention, ReadStats, skip_or_raise
+from .text import text_to_document
 
 __all__ = [
     "document_to_docred",
@@ -209,7 +210,14 @@ def read_docred(
             whole = None
         if not isinstance(whole, dict):
             return _read_jsonl(data, src, skip_bad, stats)
-        records = [whole]
+        try:  # one record (one line, or pretty-printed over several): read as line 1
+            docs.append(parse_record(whole, source=src, line=1))
+        except DataError as e:
+            skip_or_raise(e, skip_bad, stats)
+            return docs
+        if stats is not None:
+            stats.read += 1
+        return docs
     else:
         try:
             records = orjson.loads(data)
@@ -230,6 +238,46 @@ def read_docred(
     return docs
 
 
+def record_id(obj: dict[str, Any], line: int | None, *, source: str | None = None) -> str:
+    """A record's id: ``id`` (a non-empty string or an integer), else ``title``, else its line."""
+    v = obj.get("id")
+    if v is not None:
+        if isinstance(v, bool) or not isinstance(v, str | int) or v == "":
+            why = f"id must be a non-empty string or an integer, got {v!r}"
+            raise DataError(why, source=source, line=line, field="id")
+        return str(v)
+    title = obj.get("title")
+    return title if isinstance(title, str) and title else str(line)
+
+
+def parse_record(obj: Any, *, source: str | None = None, line: int | None = None) -> Document:
+    """One JSONL record, auto-detected: DocRED-style (``sents`` + ``vertexSet``) or plain text
+    with character-offset entities (``text`` + ``entities``). The one place that tells them
+    apart, for reading, converting and extracting alike."""
+    if not isinstance(obj, dict):
+        raise DataError(
+            f"a document must be a JSON object, got {type(obj).__name__}", source=source, line=line
+        )
+    doc_id = record_id(obj, line, source=source)
+    if "sents" in obj or "vertexSet" in obj:
+        return parse_docred_record(obj, source=source, line=line)
+    if "text" in obj:
+        if "entities" not in obj:
+            raise DataError(
+                "missing key 'entities'", source=source, line=line, doc=doc_id, field="entities"
+            )
+        title = obj.get("title", "")
+        if not isinstance(title, str):
+            raise DataError("title must be a string", source=source, line=line, field="title")
+        doc = text_to_document(
+            doc_id, obj["text"], obj["entities"], source=source, line=line, meta=obj.get("meta")
+        )
+        doc.title = title
+        return doc
+    why = "unrecognised record: expected DocRED keys 'sents' and 'vertexSet', or plain-text keys"
+    raise DataError(f"{why} 'text' and 'entities'", source=source, line=line, doc=doc_id)
+
+
 def _read_jsonl(data: bytes, src: str, skip_bad: bool, stats: ReadStats | None) -> list[Document]:
     docs: list[Document] = []
     for ln, raw in enumerate(data.split(b"\n"), 1):
@@ -240,7 +288,7 @@ def _read_jsonl(data: bytes, src: str, skip_bad: bool, stats: ReadStats | None) 
                 rec = orjson.loads(raw)
             except orjson.JSONDecodeError as e:
                 raise DataError(f"invalid JSON: {e}", source=src, line=ln) from None
-            docs.append(parse_docred_record(rec, source=src, line=ln))
+            docs.append(parse_record(rec, source=src, line=ln))
         except DataError as e:
             skip_or_raise(e, skip_bad, stats)
             continue
