@@ -55,7 +55,10 @@ def pair_logits(
     return [f.pairs for f in feats], predict_logits(model, feats, tok), list(model.config.relations)
 
 
-def to_facts(pairs, logits, relations) -> list[set[tuple[int, int, str]]]:
+def to_facts(
+    pairs: Sequence[np.ndarray], logits: Sequence[np.ndarray], relations: Sequence[str]
+) -> list[set[tuple[int, int, str]]]:
+    """Threshold-decoded (head, tail, relation id) facts per document."""
     return [
         {(int(p[q, 0]), int(p[q, 1]), relations[r - 1]) for q, r, _ in decode(lg)}
         for p, lg in zip(pairs, logits, strict=True)

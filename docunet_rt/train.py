@@ -19,7 +19,7 @@ import torch
 from .checkpoint import build_model, load_encoder, load_weights, save_checkpoint, save_weights
 from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_choice
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
-from .decode import decode
+from .evaluate import to_facts
 from .features import DocFeatures, TokenizerInfo, build_features, collate, plan_batches
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
@@ -127,17 +127,6 @@ def predict_logits(
     return out  # type: ignore[return-value]
 
 
-def logits_to_facts(
-    feats: Sequence[DocFeatures], logits: Sequence[np.ndarray], relations: Sequence[str]
-) -> list[set[tuple[int, int, str]]]:
-    facts = []
-    for f, lg in zip(feats, logits, strict=True):
-        facts.append(
-            {(int(f.pairs[q, 0]), int(f.pairs[q, 1]), relations[r - 1]) for q, r, _ in decode(lg)}
-        )
-    return facts
-
-
 def evaluate_model(
     model: DocuNet,
     docs: Sequence[Document],
@@ -149,7 +138,7 @@ def evaluate_model(
     max_tokens: int = 4096,
 ) -> Scores:
     logits = predict_logits(model, feats, tok, device=device, max_tokens=max_tokens)
-    return score(docs, logits_to_facts(feats, logits, model.config.relations), train)
+    return score(docs, to_facts([f.pairs for f in feats], logits, model.config.relations), train)
 
 
 # ------------------------------------------------------------------------------------------------
