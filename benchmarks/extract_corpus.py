@@ -23,6 +23,8 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=None, help="default: DocRED test.json")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precisions", default="fp32,int8")
+    ap.add_argument("--max-tokens", default="4096", help="comma-separated batch budgets to compare")
+    ap.add_argument("--limit", type=int, default=None, help="first N documents only")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/docunet_scratch/extract"))
     args = ap.parse_args()
     src = args.corpus or need(data_dir() / "docred" / "test.json")
@@ -30,31 +32,40 @@ def main() -> None:
     bin_dir = Path(sys.executable).parent
     corpus = args.scratch / "corpus.jsonl"
     subprocess.run([bin_dir / "docunet-rt", "convert", str(src), "-o", str(corpus)], check=True)
+    if args.limit:
+        lines = corpus.read_bytes().splitlines(keepends=True)[: args.limit]
+        corpus.write_bytes(b"".join(lines))
     runs = {}
-    for prec in args.precisions.split(","):
-        out = args.scratch / f"triples.{prec}.jsonl"
+    for prec, mt in [
+        (p, int(m)) for m in args.max_tokens.split(",") for p in args.precisions.split(",")
+    ]:
+        key = prec if "," not in args.max_tokens else f"{prec}@{mt}"
+        out = args.scratch / f"triples.{key}.jsonl"
         for f in (out, Path(f"{out}.progress"), Path(f"{out}.errors.jsonl")):
             f.unlink(missing_ok=True)
-        summary = args.scratch / f"summary.{prec}.json"
+        summary = args.scratch / f"summary.{key}.json"
         cmd = ["/usr/bin/time", "-v", str(bin_dir / "docunet-rt"), "extract", str(corpus), "-o",
                str(out), "--model", args.model, "--device", "cpu", "--precision", prec,
-               "--threads", str(args.threads), "--summary", str(summary)]  # fmt: skip
+               "--threads", str(args.threads), "--max-tokens", str(mt),
+               "--summary", str(summary)]  # fmt: skip
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if p.returncode not in (0, 3):
             sys.exit(p.stderr)
         rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
         wall = re.search(r"Elapsed \(wall clock\) time.*: (.+)", p.stderr).group(1)
         s = json.loads(summary.read_text())
-        runs[prec] = {
+        runs[key] = {
+            "max_tokens": mt,
             **s,
             "peak_rss_mb": rss_kb / 1024,
             "process_wall": wall,
             "output_lines": sum(1 for _ in out.open()),
             "command": " ".join(cmd[2:]),
         }
-        print(f"{prec}: {s['docs_per_s']:.2f} docs/s, first output {s['time_to_first_output']:.2f}s, "
+        print(f"{key}: {s['docs_per_s']:.2f} docs/s, first output {s['time_to_first_output']:.2f}s, "
               f"peak RSS {rss_kb / 1024:.0f} MB")  # fmt: skip
-    payload = envelope(sys.argv, kind="extract", corpus=str(src), threads=args.threads, runs=runs)
+    payload = envelope(sys.argv, kind="extract", corpus=str(src), threads=args.threads,
+                       documents_limit=args.limit, runs=runs)  # fmt: skip
     print(write_result(args.name, payload))
 
 

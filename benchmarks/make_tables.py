@@ -180,7 +180,7 @@ def render(
         lines += ["### `make demo` (fresh clone, synthetic corpus, embedded MiniLM)", ""]
         lines += [*demo_table(kinds["demo"]), ""]
     if kinds["extract"]:
-        lines += ["### `docunet-rt extract` on a whole corpus", ""]
+        lines += ["### `docunet-rt extract` runs (precision@batch budget where compared)", ""]
         lines += [*extract_table(kinds["extract"]), ""]
     if kinds["training"]:
         lines += ["### Training", "", *training_table(kinds["training"]), ""]
