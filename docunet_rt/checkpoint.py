@@ -61,7 +61,7 @@ def load_encoder(
     and its fast tokenizer, from a local directory.
 
     ``attention_dropout`` overrides the encoder's dropout on attention probabilities (0 by
-    default: on a CPU the Bernoulli masks over (heads, L, L) cost ~16% of a training step, and
+    default: on a CPU the Bernoulli masks over (heads, L, L) are a large share of a training step, and
     the attention rows also feed the pair map). ``None`` keeps the encoder's own value.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

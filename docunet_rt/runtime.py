@@ -261,8 +261,8 @@ class ExtractOptions:
     min_score: float = 0.5  # sigmoid(logit); 0.5 is the model's own decision boundary
     top_k: int | None = None  # at most k relations per entity pair
     relations: Sequence[str] | None = None  # keep only these relation ids
-    # padded encoder tokens per batch (windows × window length); 4096 measured faster than 8192
-    # or 16384 on a 2-core CPU and keeps peak RSS under 1 GB (benchmarks/results)
+    # padded encoder tokens per batch (windows × window length); 4096 measured faster and smaller
+    # than 8192 or 16384 on a 2-core CPU (benchmarks/results/extract_batch_budget_docred200.json)
     max_tokens: int = DEFAULT_MAX_TOKENS
     batch_size: int | None = None  # fixed documents per batch instead of the token budget
     sort_window: int = 256  # documents read ahead and sorted by length before batching
