@@ -21,6 +21,7 @@ from docunet_rt.export import export_model
 from docunet_rt.export.onnx import load_source
 from docunet_rt.export.parity import check_parity, synthetic_documents
 
+DEFAULT_INT8 = "per_channel_reduce_range"  # what `docunet-rt export` writes by default
 INT8_SETTINGS = {
     "per_channel": dict(per_channel=True, reduce_range=False),
     "per_channel_reduce_range": dict(per_channel=True, reduce_range=True),
@@ -50,9 +51,10 @@ def main() -> None:
     main_dir = args.scratch / args.name / "main"
     t0 = time.perf_counter()
     res = export_model(
-        args.checkpoint, main_dir, precisions="fp32,int8", **INT8_SETTINGS["per_channel"]
+        args.checkpoint, main_dir, precisions="fp32,int8", **INT8_SETTINGS[DEFAULT_INT8]
     )
     out["export_seconds"] = time.perf_counter() - t0
+    out["int8_default_setting"] = DEFAULT_INT8  # the int8 graph behind the parity figures
     out["export_seconds_reported"] = res.seconds
     out["graph_bytes"] = sizes(main_dir)
     out["ops"] = res.ops
@@ -89,8 +91,8 @@ def main() -> None:
         main_dir, args.data, train_file=args.train_facts, threads=args.threads
     )["scores"]
     for name in args.settings.split(","):
-        d = main_dir if name == "per_channel" else args.scratch / args.name / name
-        if name != "per_channel":
+        d = main_dir if name == DEFAULT_INT8 else args.scratch / args.name / name
+        if name != DEFAULT_INT8:
             export_model(args.checkpoint, d, precisions="int8", **INT8_SETTINGS[name])
         f1[f"ort_int8_{name}"] = evaluate_path(
             d, args.data, train_file=args.train_facts, precision="int8", threads=args.threads
@@ -107,8 +109,8 @@ def main() -> None:
          "met": max(parity["data_fp32"]["max_abs_diff"], parity["synthetic_fp32"]["max_abs_diff"]) <= 1e-3},
         {"name": "fp32 identical triples", "value": parity["data_fp32"]["triples_identical"] and parity["synthetic_fp32"]["triples_identical"], "threshold": True,
          "met": parity["data_fp32"]["triples_identical"] and parity["synthetic_fp32"]["triples_identical"]},
-        {"name": "int8 (per-channel) F1 change <= 0.5 points", "value": out["int8_f1_change_vs_fp32_points"]["ort_int8_per_channel"], "threshold": -0.5,
-         "met": abs(out["int8_f1_change_vs_fp32_points"]["ort_int8_per_channel"]) <= 0.5},
+        {"name": f"int8 ({DEFAULT_INT8}, the default) F1 change <= 0.5 points", "value": out["int8_f1_change_vs_fp32_points"][f"ort_int8_{DEFAULT_INT8}"], "threshold": -0.5,
+         "met": abs(out["int8_f1_change_vs_fp32_points"][f"ort_int8_{DEFAULT_INT8}"]) <= 0.5},
     ]  # fmt: skip
     print(write_result(args.name, envelope(sys.argv, kind="export", **out)))
 

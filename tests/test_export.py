@@ -58,6 +58,9 @@ def test_model_dir_is_self_describing(exported, export_checkpoint):
         export_checkpoint / "tokenizer.json"
     ).read_bytes()
     assert meta["special_tokens"] == {"cls_id": 2, "sep_id": 3, "pad_id": 0}
+    # the default int8 setting, chosen by measured F1 (benchmarks/results/export_*.json)
+    int8 = meta["variants"]["int8"]
+    assert (int8["per_channel"], int8["reduce_range"], int8["weight_type"]) == (True, True, "qint8")
     assert meta["labels"] == ["NA", "r1", "r2", "r3"]
     assert meta["relation_names"]["r2"] == "two"
     assert meta["windows"] == {"max_length": 32, "overlap": 8, "stride": 22}

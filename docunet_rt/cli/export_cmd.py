@@ -31,7 +31,7 @@ def export(
         True, "--per-channel/--per-tensor", help="int8: one weight scale per output column."
     ),
     reduce_range: bool = typer.Option(
-        False,
+        True,
         "--reduce-range/--full-range",
         help="int8: 7-bit weights (AVX2 without VNNI saturation guard).",
     ),

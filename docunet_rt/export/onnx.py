@@ -358,7 +358,7 @@ def export_model(
     optimize: bool = False,
     exporter: str = "torchscript",
     per_channel: bool = True,
-    reduce_range: bool = False,
+    reduce_range: bool = True,
     weight_type: str = "qint8",
     max_tokens: int = 16384,
 ) -> ExportResult:
