@@ -67,7 +67,8 @@ def main() -> None:
         else:
             print(f"{name:>14}: skipped ({r['note']})")
     for t in result["targets"]:
-        print(f"{'met   ' if t['met'] else 'MISSED'} {t['name']} (value {t['value']})")
+        state = "met   " if t["met"] else "MISSED" if t["measured"] else "n/a   "
+        print(f"{state} {t['name']} (value {t['value']})")
     print(f"wrote {files['json']}, {files['markdown']}", *files["plots"])
 
 
