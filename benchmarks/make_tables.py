@@ -132,6 +132,8 @@ def export_table(rows: list[tuple[str, Any]]) -> list[str]:
     ]
     for name, r in rows:
         par, f1 = r["parity"], r["f1"]
+        # the int8 graph behind the parity figures (files written before the field: per_channel)
+        setting = r.get("int8_default_setting", "per_channel")
         changes = ", ".join(
             f"{k.removeprefix('ort_int8_')}: {v:+.2f}"
             for k, v in r["int8_f1_change_vs_fp32_points"].items()
@@ -140,9 +142,9 @@ def export_table(rows: list[tuple[str, Any]]) -> list[str]:
             f"| {name} | {par['data_fp32']['documents']} "
             f"| {par['data_fp32']['max_abs_diff']:.1e} / {par['synthetic_fp32']['max_abs_diff']:.1e} "
             f"| {par['data_fp32']['triples_identical'] and par['synthetic_fp32']['triples_identical']} "
-            f"| {_f(par['data_int8']['triple_agreement'])} "
+            f"| {_f(par['data_int8']['triple_agreement'])} ({setting}) "
             f"| {_f(f1['torch_fp32']['f1'])} / {_f(f1['ort_fp32']['f1'])} "
-            f"/ {_f(f1['ort_int8_per_channel']['f1'])} "
+            f"/ {_f(f1[f'ort_int8_{setting}']['f1'])} ({setting}) "
             f"| {changes} "
             f"| {_f(r['export_seconds'], '.0f')} |"
         )
