@@ -25,7 +25,8 @@ def export(
     optimize: bool = typer.Option(
         False,
         "--optimize",
-        help="ORT transformer fusions for the CPU variants (attention fusion off; no speed-up measured on CPU).",
+        help="ORT transformer fusions for the CPU variants (attention fusion off). Measured slower on a "
+        "2-core CPU (benchmarks/results/extract_optimize_docred200.json), hence off.",
     ),
     per_channel: bool = typer.Option(
         True, "--per-channel/--per-tensor", help="int8: one weight scale per output column."
