@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from _export_fixtures import build_tiny_checkpoint
 from conftest import random_document
 from typer.testing import CliRunner
 
@@ -25,6 +24,10 @@ RUNTIMES = ["torch", "ort-fp32", "ort-int8", "ort-cuda-fp32"]
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
     """A tiny random checkpoint, its fp32+int8 export and a labelled 12-document corpus."""
+    # imported here, not at module level: test_export registers the module as a pytest plugin,
+    # and importing it first makes pytest warn that it cannot rewrite its asserts
+    from _export_fixtures import build_tiny_checkpoint
+
     from docunet_rt.data import write_docred
     from docunet_rt.export import export_model
 
