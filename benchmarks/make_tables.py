@@ -8,7 +8,7 @@ Tables: the headline runtime comparison of every benchmark run (``"kind": "bench
 training results (``"kind": "training"``, written by ``collect_training.py``) and export parity
 (``"kind": "parity"`` with a ``"reports"`` list, or the list ``docunet-rt parity --json`` writes).
 The README section between ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced;
-it refers to the plot of the first headline run.
+it shows the plot of the first run with scaling curves.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from common import RESULTS
 
-from docunet_rt.cli.bench_cmd import headline_table
+from docunet_rt.cli.bench_cmd import headline_table, markdown_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -74,62 +74,48 @@ def bench_section(name: str, r: dict[str, Any]) -> list[str]:
 
 
 def training_table(rows: list[tuple[str, Any]]) -> list[str]:
-    out = [
-        "| run | epoch (dev-selected) / done | dev F1 | dev Ign F1 | test F1 | test Ign F1 "
-        "| train s / epoch (mean; fastest) | train docs/s (mean; fastest) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["run", "epoch (dev-selected) / done", "dev F1", "dev Ign F1", "test F1",
+              "test Ign F1", "train s / epoch (mean; fastest)", "train docs/s (mean; fastest)"]  # fmt: skip
+    cells = []
     for name, r in rows:
         dev, test = r.get("dev") or {}, r.get("test") or {}
-        out.append(
-            f"| {name} | {r.get('selected_epoch')} / {r.get('epochs_done')} | {_f(dev.get('f1'))} "
-            f"| {_f(dev.get('ign_f1'))} | {_f(test.get('f1'))} | {_f(test.get('ign_f1'))} "
-            f"| {_f(r.get('mean_train_seconds_per_epoch'), '.0f')}; "
-            f"{_f(r.get('min_train_seconds_per_epoch'), '.0f')} "
-            f"| {_f(r.get('mean_train_docs_per_s'), '.2f')}; "
-            f"{_f(r.get('max_train_docs_per_s'), '.2f')} |"
-        )
-    return out
+        cells.append([
+            name, f"{r.get('selected_epoch')} / {r.get('epochs_done')}", _f(dev.get("f1")),
+            _f(dev.get("ign_f1")), _f(test.get("f1")), _f(test.get("ign_f1")),
+            f"{_f(r.get('mean_train_seconds_per_epoch'), '.0f')}; "
+            f"{_f(r.get('min_train_seconds_per_epoch'), '.0f')}",
+            f"{_f(r.get('mean_train_docs_per_s'), '.2f')}; {_f(r.get('max_train_docs_per_s'), '.2f')}",
+        ])  # fmt: skip
+    return markdown_table(header, cells)
 
 
 def parity_table(rows: list[tuple[str, Any]]) -> list[str]:
-    out = [
-        "| file | precision | documents | max abs Δlogit | mean abs Δlogit | triple agreement "
-        "| ok |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, r in rows:
-        for p in r["reports"]:
-            out.append(
-                f"| {name} | {p['precision']} | {p['documents']} | {p['max_abs_diff']:.2e} "
-                f"| {p['mean_abs_diff']:.2e} | {_f(p.get('triple_agreement'))} | {p.get('ok')} |"
-            )
-    return out
+    header = ["file", "precision", "documents", "max abs Δlogit", "mean abs Δlogit",
+              "triple agreement", "ok"]  # fmt: skip
+    cells = [
+        [name, p["precision"], p["documents"], f"{p['max_abs_diff']:.2e}",
+         f"{p['mean_abs_diff']:.2e}", _f(p.get("triple_agreement")), p.get("ok")]
+        for name, r in rows for p in r["reports"]
+    ]  # fmt: skip
+    return markdown_table(header, cells)
 
 
 def extract_table(rows: list[tuple[str, Any]]) -> list[str]:
-    out = [
-        "| run | precision | documents | docs/s | triples/s | first output s | peak RSS MB "
-        "| threads |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in rows:
-        for prec, x in r["runs"].items():
-            out.append(
-                f"| {name} | {prec} | {x['docs']} | {_f(x['docs_per_s'], '.2f')} "
-                f"| {_f(x['triples_per_s'], '.1f')} | {_f(x['time_to_first_output'], '.2f')} "
-                f"| {_f(x['peak_rss_mb'], '.0f')} | {r.get('threads')} |"
-            )
-    return out
+    header = ["run", "precision", "documents", "docs/s", "triples/s", "first output s",
+              "peak RSS MB", "threads"]  # fmt: skip
+    cells = [
+        [name, prec, x["docs"], _f(x["docs_per_s"], ".2f"), _f(x["triples_per_s"], ".1f"),
+         _f(x["time_to_first_output"], ".2f"), _f(x["peak_rss_mb"], ".0f"), r.get("threads")]
+        for name, r in rows for prec, x in r["runs"].items()
+    ]  # fmt: skip
+    return markdown_table(header, cells)
 
 
 def export_table(rows: list[tuple[str, Any]]) -> list[str]:
-    out = [
-        "| run | documents | fp32 max abs Δlogit (data / synthetic) | fp32 triples identical "
-        "| int8 triple agreement | F1 torch / ORT fp32 / ORT int8 | int8 F1 change (points) "
-        "| export s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["run", "documents", "fp32 max abs Δlogit (data / synthetic)",
+              "fp32 triples identical", "int8 triple agreement", "F1 torch / ORT fp32 / ORT int8",
+              "int8 F1 change (points)", "export s"]  # fmt: skip
+    cells = []
     for name, r in rows:
         par, f1 = r["parity"], r["f1"]
         # the int8 graph behind the parity figures (files written before the field: per_channel)
@@ -138,31 +124,27 @@ def export_table(rows: list[tuple[str, Any]]) -> list[str]:
             f"{k.removeprefix('ort_int8_')}: {v:+.2f}"
             for k, v in r["int8_f1_change_vs_fp32_points"].items()
         )
-        out.append(
-            f"| {name} | {par['data_fp32']['documents']} "
-            f"| {par['data_fp32']['max_abs_diff']:.1e} / {par['synthetic_fp32']['max_abs_diff']:.1e} "
-            f"| {par['data_fp32']['triples_identical'] and par['synthetic_fp32']['triples_identical']} "
-            f"| {_f(par['data_int8']['triple_agreement'])} ({setting}) "
-            f"| {_f(f1['torch_fp32']['f1'])} / {_f(f1['ort_fp32']['f1'])} "
-            f"/ {_f(f1[f'ort_int8_{setting}']['f1'])} ({setting}) "
-            f"| {changes} "
-            f"| {_f(r['export_seconds'], '.0f')} |"
-        )
-    return out
+        cells.append([
+            name, par["data_fp32"]["documents"],
+            f"{par['data_fp32']['max_abs_diff']:.1e} / {par['synthetic_fp32']['max_abs_diff']:.1e}",
+            par["data_fp32"]["triples_identical"] and par["synthetic_fp32"]["triples_identical"],
+            f"{_f(par['data_int8']['triple_agreement'])} ({setting})",
+            f"{_f(f1['torch_fp32']['f1'])} / {_f(f1['ort_fp32']['f1'])} "
+            f"/ {_f(f1[f'ort_int8_{setting}']['f1'])} ({setting})",
+            changes, _f(r["export_seconds"], ".0f"),
+        ])  # fmt: skip
+    return markdown_table(header, cells)
 
 
 def demo_table(rows: list[tuple[str, Any]]) -> list[str]:
-    out = [
-        "| run | wall time (incl. install) | dev F1 | test F1 | extracted docs | docs/s (int8) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, r in rows:
-        out.append(
-            f"| {name} | {r['make_demo_wall_seconds'] / 60:.1f} min | {_f(r['dev_f1'], '.3f')} "
-            f"| {_f(r['test_f1'], '.3f')} | {r['documents_extracted']} "
-            f"| {_f(r['extract'].get('docs_per_s'), '.1f')} |"
-        )
-    return out
+    header = ["run", "wall time (incl. install)", "dev F1", "test F1", "extracted docs",
+              "docs/s (int8)"]  # fmt: skip
+    cells = [
+        [name, f"{r['make_demo_wall_seconds'] / 60:.1f} min", _f(r["dev_f1"], ".3f"),
+         _f(r["test_f1"], ".3f"), r["documents_extracted"], _f(r["extract"].get("docs_per_s"), ".1f")]
+        for name, r in rows
+    ]  # fmt: skip
+    return markdown_table(header, cells)
 
 
 def render(

@@ -41,7 +41,8 @@ def _f(v: Any, fmt: str = ".2f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table (also used by benchmarks/make_tables.py for the README)."""
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     return lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
 
@@ -63,7 +64,7 @@ def headline_row(name: str, r: dict[str, Any]) -> list[str]:
 
 
 def headline_table(res: dict[str, Any]) -> list[str]:
-    return _table(HEADLINE, [headline_row(k, v) for k, v in res["runtimes"].items()])
+    return markdown_table(HEADLINE, [headline_row(k, v) for k, v in res["runtimes"].items()])
 
 
 def render_markdown(res: dict[str, Any], plots: Sequence[str] = ()) -> str:
@@ -94,7 +95,7 @@ def render_markdown(res: dict[str, Any], plots: Sequence[str] = ()) -> str:
          "yes" if t["met"] else ("**NO**" if t["measured"] else "not measured")]
         for t in res["targets"]
     ]  # fmt: skip
-    lines += ["", "## Targets", "", *_table(["target", "value", "threshold", "met"], rows)]
+    lines += ["", "## Targets", "", *markdown_table(["target", "value", "threshold", "met"], rows)]
     where = "the ORT op profile below" if res.get("profile") else "a run with scaling (op profile)"
     for t in (t for t in res["targets"] if not t["met"]):
         why = "NOT MEASURED in this run"
@@ -110,7 +111,12 @@ def render_markdown(res: dict[str, Any], plots: Sequence[str] = ()) -> str:
              f"{r['flops_per_doc'] / 1e9:.2f}", f"{r['flops_per_doc'] * r['docs_per_s'] / 1e9:.1f}"]
             for r in res["scaling"]
         ]  # fmt: skip
-        lines += ["", "## Scaling on synthetic documents (best pass)", "", *_table(head, rows)]
+        lines += [
+            "",
+            "## Scaling on synthetic documents (best pass)",
+            "",
+            *markdown_table(head, rows),
+        ]
     if res.get("profile"):
         p, cf = res["profile"], res["profile"]["config"]
         title = f"{cf['entities']} entities, {cf['wordpieces']:.0f} wordpieces"
