@@ -15,6 +15,8 @@ from pathlib import Path
 
 from common import REPO, data_dir, envelope, need, write_result
 
+from docunet_rt.features import DEFAULT_MAX_TOKENS
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -23,7 +25,11 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=None, help="default: DocRED test.json")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precisions", default="fp32,int8")
-    ap.add_argument("--max-tokens", default="4096", help="comma-separated batch budgets to compare")
+    ap.add_argument(
+        "--max-tokens",
+        default=str(DEFAULT_MAX_TOKENS),
+        help="comma-separated batch budgets to compare",
+    )
     ap.add_argument("--limit", type=int, default=None, help="first N documents only")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/docunet_scratch/extract"))
     args = ap.parse_args()

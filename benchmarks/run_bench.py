@@ -24,6 +24,7 @@ from common import RESULTS, data_dir
 
 from docunet_rt.bench import CPU_RUNTIMES, GPU_RUNTIMES, BenchOptions, run_bench
 from docunet_rt.cli.bench_cmd import write_outputs
+from docunet_rt.features import DEFAULT_MAX_TOKENS
 
 
 def main() -> None:
@@ -42,7 +43,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="default: usable cores")
     ap.add_argument("--repeats", type=int, default=None, help="default 3")
     ap.add_argument("--runtimes", default=",".join([*CPU_RUNTIMES, *GPU_RUNTIMES]))
-    ap.add_argument("--max-tokens", type=int, default=4096)
+    ap.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-scaling", action="store_true")
     ap.add_argument("--scaling-torch", action="store_true")

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .features import plan_batches
+from .features import DEFAULT_MAX_TOKENS, plan_batches
 
 logger = logging.getLogger("docunet_rt")
 
@@ -78,7 +78,8 @@ class BenchOptions:
     threads: int | None = None  # ORT intra-op threads = torch threads (default: usable cores)
     repeats: int | None = None  # alternating passes (default 3, quick 1)
     runtimes: Sequence[str] = (*CPU_RUNTIMES, *GPU_RUNTIMES)
-    max_tokens: int = 4096  # the batch plan's padded-token budget (ExtractOptions.max_tokens)
+    # the batch plan's padded-token budget (as ExtractOptions.max_tokens)
+    max_tokens: int = DEFAULT_MAX_TOKENS
     warmup_batches: int = 1
     seed: int = 0  # corpus sample
     scaling: bool = True

@@ -375,6 +375,12 @@ def merge_windows(
     return hidden.reshape(B, T, H), np.ascontiguousarray(att.reshape(B, P, heads, T))
 
 
+# Padded encoder tokens per batch (windows × window length), for extraction, evaluation and the
+# benchmarks alike: 4096 measured faster and smaller than 8192 or 16384 on a 2-core CPU
+# (benchmarks/results/extract_batch_budget_docred200.json).
+DEFAULT_MAX_TOKENS = 4096
+
+
 def plan_batches(
     feats: Sequence[DocFeatures],
     max_length: int,

@@ -30,6 +30,7 @@ from .config import DocuNetConfig
 from .data.document import Document
 from .decode import decode, score_to_logit, sigmoid
 from .features import (
+    DEFAULT_MAX_TOKENS,
     Batch,
     DocFeatures,
     TokenizerInfo,
@@ -44,7 +45,6 @@ logger = logging.getLogger("docunet_rt")
 MODEL_FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
 PRECISIONS = ("fp32", "fp16", "int8")
-DEFAULT_MAX_TOKENS = 4096
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 ENCODER_INPUTS = ("input_ids", "attention_mask", "win_rows")
 ENCODER_OUTPUTS = ("hidden", "attention_rows")
@@ -261,9 +261,7 @@ class ExtractOptions:
     min_score: float = 0.5  # sigmoid(logit); 0.5 is the model's own decision boundary
     top_k: int | None = None  # at most k relations per entity pair
     relations: Sequence[str] | None = None  # keep only these relation ids
-    # padded encoder tokens per batch (windows × window length); 4096 measured faster and smaller
-    # than 8192 or 16384 on a 2-core CPU (benchmarks/results/extract_batch_budget_docred200.json)
-    max_tokens: int = DEFAULT_MAX_TOKENS
+    max_tokens: int = DEFAULT_MAX_TOKENS  # padded encoder tokens per batch (see features)
     batch_size: int | None = None  # fixed documents per batch instead of the token budget
     sort_window: int = 256  # documents read ahead and sorted by length before batching
 

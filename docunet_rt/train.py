@@ -20,7 +20,14 @@ from .checkpoint import build_model, load_encoder, load_weights, save_checkpoint
 from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_choice
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
 from .evaluate import to_facts
-from .features import DocFeatures, TokenizerInfo, build_features, collate, plan_batches
+from .features import (
+    DEFAULT_MAX_TOKENS,
+    DocFeatures,
+    TokenizerInfo,
+    build_features,
+    collate,
+    plan_batches,
+)
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
 
@@ -112,7 +119,7 @@ def predict_logits(
     feats: Sequence[DocFeatures],
     tok: TokenizerInfo,
     *,
-    max_tokens: int = 4096,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
     device: str | torch.device = "cpu",
 ) -> list[np.ndarray]:
     """Pair logits (Q_i, R) per document, in input order (batched exactly as the runtime)."""
@@ -135,7 +142,7 @@ def evaluate_model(
     *,
     train: set | None = None,
     device: str | torch.device = "cpu",
-    max_tokens: int = 4096,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> Scores:
     logits = predict_logits(model, feats, tok, device=device, max_tokens=max_tokens)
     return score(docs, to_facts([f.pairs for f in feats], logits, model.config.relations), train)

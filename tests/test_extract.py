@@ -614,6 +614,7 @@ def test_cli_constants_mirror_the_runtime():
 
     assert extract_cmd.DEVICES == runtime.DEVICES
     assert extract_cmd.PRECISIONS == runtime.PRECISIONS
+    assert extract_cmd.DEFAULT_MAX_TOKENS == runtime.DEFAULT_MAX_TOKENS
 
 
 def test_no_torch_on_the_extraction_path(tmp_path):

@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 
+from .extract_cmd import DEFAULT_MAX_TOKENS
 from .main import EXIT_USAGE, console, fail, run_guarded, setup_logging
 
 logger = logging.getLogger("docunet_rt")
@@ -217,7 +218,9 @@ def bench(
         None, "--repeats", min=1, help="Alternating passes per runtime (default 3, --quick 1)."
     ),
     runtimes: str = typer.Option(",".join(RUNTIMES), "--runtimes", help="Comma-separated."),
-    max_tokens: int = typer.Option(4096, "--max-tokens", min=64, help="Batch token budget."),
+    max_tokens: int = typer.Option(
+        DEFAULT_MAX_TOKENS, "--max-tokens", min=64, help="Batch token budget."
+    ),
     no_scaling: bool = typer.Option(False, "--no-scaling", help="Skip the scaling grid."),
     scaling_torch: bool = typer.Option(
         False, "--scaling-torch", help="Run the scaling grid on PyTorch too (slow)."

@@ -12,10 +12,11 @@ from typing import Any
 
 import typer
 
-# Mirrors of docunet_rt.runtime.DEVICES / PRECISIONS (kept here so that importing the CLI does not
-# import numpy; a test pins them to the runtime's).
+# Mirrors of docunet_rt.runtime.DEVICES / PRECISIONS / DEFAULT_MAX_TOKENS (kept here so that
+# importing the CLI does not import numpy; a test pins them to the runtime's).
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
+DEFAULT_MAX_TOKENS = 4096
 
 
 def _choice(name: str, choices: tuple[str, ...]):
@@ -66,7 +67,10 @@ def extract(
         "fp32", "--precision", callback=_choice("precision", PRECISIONS), help="fp32|fp16|int8"
     ),
     max_tokens: int | None = typer.Option(
-        None, "--max-tokens", min=1, help="Padded encoder tokens per batch (default 4096)."
+        None,
+        "--max-tokens",
+        min=1,
+        help=f"Padded encoder tokens per batch (default {DEFAULT_MAX_TOKENS}).",
     ),
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Fixed documents per batch instead of a token budget."
