@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -44,6 +45,16 @@ def decode(
         hit &= keep
     q, r = np.nonzero(hit)
     return [(int(a), int(b) + 1, float(rel[a, b])) for a, b in zip(q, r, strict=True)]
+
+
+def to_facts(
+    pairs: Sequence[np.ndarray], logits: Sequence[np.ndarray], relations: Sequence[str]
+) -> list[set[tuple[int, int, str]]]:
+    """Threshold-decoded (head, tail, relation id) facts per document."""
+    return [
+        {(int(p[q, 0]), int(p[q, 1]), relations[r - 1]) for q, r, _ in decode(lg)}
+        for p, lg in zip(pairs, logits, strict=True)
+    ]
 
 
 def sigmoid(x: float) -> float:

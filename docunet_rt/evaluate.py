@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .data import Document, read_documents, write_result
-from .decode import decode
+from .decode import to_facts
 from .metrics import score, train_facts
 
 
@@ -53,16 +53,6 @@ def pair_logits(
     model, tok = load_checkpoint(path)
     feats = [build_features(d, tok, model.config) for d in docs]
     return [f.pairs for f in feats], predict_logits(model, feats, tok), list(model.config.relations)
-
-
-def to_facts(
-    pairs: Sequence[np.ndarray], logits: Sequence[np.ndarray], relations: Sequence[str]
-) -> list[set[tuple[int, int, str]]]:
-    """Threshold-decoded (head, tail, relation id) facts per document."""
-    return [
-        {(int(p[q, 0]), int(p[q, 1]), relations[r - 1]) for q, r, _ in decode(lg)}
-        for p, lg in zip(pairs, logits, strict=True)
-    ]
 
 
 def evaluate_path(

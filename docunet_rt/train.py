@@ -19,7 +19,7 @@ import torch
 from .checkpoint import build_model, load_encoder, load_weights, save_checkpoint, save_weights
 from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_choice
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
-from .evaluate import to_facts
+from .decode import to_facts
 from .features import (
     DEFAULT_MAX_TOKENS,
     DocFeatures,
