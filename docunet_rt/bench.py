@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from .features import DEFAULT_MAX_TOKENS, plan_batches
+from .features import plan_batches
+from .options import DEFAULT_MAX_TOKENS
 
 logger = logging.getLogger("docunet_rt")
 

@@ -12,6 +12,7 @@ CKPT_DIR layout::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -79,16 +80,21 @@ def load_encoder(
 
 
 def build_model(config: DocuNetConfig, encoder: torch.nn.Module) -> DocuNet:
+    """DocuNet over ``encoder``, with a copy of ``config`` fitted to it (hidden width, heads,
+    and the window capped at the encoder's positions); ``config`` itself is left unchanged."""
     enc_cfg = encoder.config  # type: ignore[attr-defined]
-    config.hidden_size = int(enc_cfg.hidden_size)
-    config.num_heads = int(enc_cfg.num_attention_heads)
-    config.max_length = min(
-        config.max_length, int(getattr(enc_cfg, "max_position_embeddings", 512))
-    )
-    if config.window_overlap >= config.max_length - 2:  # a short-window encoder
-        config.window_overlap = (config.max_length - 2) // 4
-    config.__post_init__()  # re-validate
-    return DocuNet(config, encoder)
+    max_length = min(config.max_length, int(getattr(enc_cfg, "max_position_embeddings", 512)))
+    overlap = config.window_overlap
+    if overlap >= max_length - 2:  # a short-window encoder
+        overlap = (max_length - 2) // 4
+    fitted = dataclasses.replace(
+        config,
+        hidden_size=int(enc_cfg.hidden_size),
+        num_heads=int(enc_cfg.num_attention_heads),
+        max_length=max_length,
+        window_overlap=overlap,
+    )  # replace() validates again (__post_init__)
+    return DocuNet(fitted, encoder)
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:

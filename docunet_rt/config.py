@@ -5,16 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-MARKERS = ("star", "typed")
-FEATURE_MAPS = ("context", "similarity")
-SIMILARITIES = ("elementwise", "cosine", "bilinear")
+from .options import FEATURE_MAPS, MARKERS, SIMILARITIES, check_choice
+
 NA_LABEL = "NA"
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
-    return value
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Evaluate or predict with a checkpoint (PyTorch) or an exported MODEL_DIR (ONNX Runtime).
 
-Both paths share features, decoding and metrics, so int8/fp16 accuracy is measured by the same
+Both run through the same ``runtime.Extractor`` (features, batching, decoding), with the
+PyTorch model as its backend for a checkpoint, so int8/fp16 accuracy is measured by the same
 code as the PyTorch model.
 """
 
@@ -17,10 +18,38 @@ import numpy as np
 from .data import Document, read_documents, write_result
 from .decode import to_facts
 from .metrics import score, train_facts
+from .runtime.extractor import Extractor
 
 
 def is_model_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / "model.json").is_file()
+
+
+def torch_extractor(model: Any, tok: Any, device: Any = "cpu") -> Extractor:
+    """The runtime's Extractor over a PyTorch model (``model.TorchBackend``)."""
+    from .model import TorchBackend
+
+    return Extractor.from_backend(TorchBackend(model, tok, device), model.config, tok)
+
+
+def load_extractor(
+    path: str | os.PathLike, *, precision: str = "fp32", threads: int | None = None
+) -> Extractor:
+    """An Extractor over an exported MODEL_DIR (ONNX Runtime CPU) or a checkpoint (PyTorch)."""
+    if is_model_dir(path):
+        return Extractor(path, device="cpu", precision=precision, threads=threads)
+    if precision != "fp32":
+        raise ValueError(
+            f"--precision {precision} needs an exported MODEL_DIR; a checkpoint runs in fp32"
+        )
+    import torch
+
+    from .checkpoint import load_checkpoint
+
+    if threads:
+        torch.set_num_threads(threads)
+    model, tok = load_checkpoint(path)
+    return torch_extractor(model, tok)
 
 
 def pair_logits(
@@ -31,28 +60,9 @@ def pair_logits(
     threads: int | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """(pairs per doc, logits per doc, relation ids) from a checkpoint or a MODEL_DIR."""
-    if is_model_dir(path):
-        from .runtime import Extractor
-
-        ex = Extractor(path, device="cpu", precision=precision, threads=threads)
-        feats = [ex.features(d) for d in docs]
-        logits = ex.logits(feats)
-        return [f.pairs for f in feats], logits, list(ex.config.relations)
-    if precision != "fp32":
-        raise ValueError(
-            f"--precision {precision} needs an exported MODEL_DIR; a checkpoint runs in fp32"
-        )
-    import torch
-
-    from .checkpoint import load_checkpoint
-    from .features import build_features
-    from .train import predict_logits
-
-    if threads:
-        torch.set_num_threads(threads)
-    model, tok = load_checkpoint(path)
-    feats = [build_features(d, tok, model.config) for d in docs]
-    return [f.pairs for f in feats], predict_logits(model, feats, tok), list(model.config.relations)
+    ex = load_extractor(path, precision=precision, threads=threads)
+    feats = [ex.features(d) for d in docs]
+    return [f.pairs for f in feats], ex.logits(feats), list(ex.relations)
 
 
 def evaluate_path(

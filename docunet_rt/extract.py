@@ -10,10 +10,11 @@ A document's id is its ``id``, else its ``title``, else its 1-based line number;
 copied to its output line. A bad line becomes an error record ``{"line", "id", "error"}`` and
 the run goes on (``strict`` stops at the first one).
 
-Pipeline: the main thread reads bounded windows of lines; a worker pool (threads by default)
-parses and featurizes the next windows while the main thread runs inference on the current one,
-sorted by length into batches (``Extractor.plan_batches``). Results are written in input order as
-soon as every earlier line is done, and flushed after every batch.
+This module is corpus I/O only: reading lines, the worker pool, the ordered writer and resume.
+The pipeline itself is the runtime's (``runtime.Extractor``): a worker pool (threads by default)
+runs ``Extractor.preparer`` (parse + featurize) on the next windows of lines while the main thread
+runs ``Extractor.infer`` (length-sorted batches → model → decoding) on the current one. Results
+are written in input order as soon as every earlier line is done, and flushed after every batch.
 
 Resume: ``OUT.progress`` (JSON, replaced atomically after a flush, at most every STATE_INTERVAL
 seconds) records the input lines fully handled and the byte sizes of OUT and the error file at
@@ -25,8 +26,6 @@ numpy, tokenizers, orjson and (through the extractor) onnxruntime only: never to
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import gzip
 import logging
 import multiprocessing
@@ -37,7 +36,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,13 +44,23 @@ from typing import IO, Any
 
 import orjson
 
-from .data import DataError, Document, parse_record
-from .decode import score_to_logit
-from .runtime import DocumentResult, ExtractOptions
+from .data import DataError, Document, parse_line
+from .options import POOLS, ExtractOptions, check_choice
+from .runtime.extractor import Decoder, Extractor, Prepared
+from .runtime.results import ErrorRecord
+
+__all__ = [
+    "ExtractSummary",
+    "RejectedLine",
+    "open_corpus",
+    "parse_line",
+    "progress_path",
+    "read_corpus_lines",
+    "run_extraction",
+]
 
 logger = logging.getLogger("docunet_rt")
 
-POOLS = ("thread", "process")
 STATE_VERSION = 1
 CHUNK_LINES = 16  # lines per worker task
 FIRST_WINDOW = 16  # windows ramp up 16, 32, 64 ... sort_window lines: early first output
@@ -136,103 +145,23 @@ def _source_name(corpus: Any) -> str:
     return "<stdin>" if _is_dash(corpus) else str(getattr(corpus, "name", corpus))
 
 
-def parse_line(raw: bytes, line: int) -> Document:
-    """One corpus line → :class:`Document` (format auto-detected); :class:`DataError` if bad."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"not valid UTF-8 (byte {e.start} of the line)", line=line) from None
-    try:
-        obj = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
-        raise DataError(f"invalid JSON: {e}", line=line) from None
-    return parse_record(obj, line=line)
-
-
-# A prepared line: (line, doc, feats, id, error reason); doc/feats are None for a bad line.
-_Prepared = tuple[int, Document | None, Any, str | None, str | None]
 _Lines = list[tuple[int, bytes]]
-_Featurize = Callable[[Document], Any]
+_Prepare = Callable[[_Lines], list[Prepared]]
+
+_WORKER_PREPARE: _Prepare | None = None
 
 
-def _prepare(chunk: _Lines, featurize: _Featurize) -> list[_Prepared]:
-    out: list[_Prepared] = []
-    for line, raw in chunk:
-        try:
-            doc = parse_line(raw, line)
-        except DataError as e:
-            why = f"{e.field}: {e.reason}" if e.field else e.reason
-            out.append((line, None, None, e.doc if isinstance(e.doc, str) else None, why))
-            continue
-        try:
-            feats = featurize(doc)
-        except Exception as e:  # a document the featurizer cannot handle must not stop the run
-            logger.debug("featurizing line %d failed", line, exc_info=True)
-            out.append((line, None, None, doc.id, f"cannot build features: {e}"))
-            continue
-        out.append((line, doc, feats, doc.id, None))
-    return out
+def _init_worker(prepare: _Prepare) -> None:
+    global _WORKER_PREPARE
+    _WORKER_PREPARE = prepare
 
 
-_WORKER_FEATURIZE: _Featurize | None = None
-
-
-def _init_worker(featurize: _Featurize) -> None:
-    global _WORKER_FEATURIZE
-    _WORKER_FEATURIZE = featurize
-
-
-def _prepare_in_worker(chunk: _Lines) -> list[_Prepared]:
-    return _prepare(chunk, _WORKER_FEATURIZE)  # type: ignore[arg-type]
-
-
-@dataclass
-class _GilFreeTokenizer:
-    """A ``tokenizers.Tokenizer`` whose ``encode`` runs ``encode_batch``: the same encoding, but
-    ``encode`` holds the GIL and ``encode_batch`` releases it (worker threads run in parallel)."""
-
-    _tok: Any
-
-    def encode(self, sequence: Any, pair: Any = None, **kw: Any) -> Any:
-        if pair is not None:
-            return self._tok.encode(sequence, pair, **kw)
-        return self._tok.encode_batch([sequence], **kw)[0]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._tok, name)
-
-
-def _featurizer(extractor: Any, pool: str) -> _Featurize:
-    """``extractor.features``, or a real Extractor's with a GIL-free tokenizer (threads)."""
-    from .runtime import Extractor
-
-    if not isinstance(extractor, Extractor):
-        return extractor.features
-    from .features import build_features
-
-    tok = extractor.tok
-    if pool == "thread":
-        tok = dataclasses.replace(tok, tokenizer=_GilFreeTokenizer(tok.tokenizer))
-    return functools.partial(build_features, tok=tok, config=extractor.config)
+def _prepare_in_worker(chunk: _Lines) -> list[Prepared]:
+    return _WORKER_PREPARE(chunk)  # type: ignore[misc]
 
 
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
-
-
-def check_options(options: ExtractOptions, extractor: Any) -> None:
-    """Raise ``ValueError`` for options that cannot work with this extractor."""
-    score_to_logit(options.min_score)
-    for name in ("top_k", "batch_size", "max_tokens", "sort_window"):
-        if (v := getattr(options, name)) is not None and v < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
-    if options.relations is not None:
-        known = list(getattr(extractor, "relations", None) or [])
-        choices = f"valid choices: {', '.join(known)}"
-        if not options.relations:
-            raise ValueError(f"no relation ids given; {choices}")
-        if known and (unknown := [r for r in options.relations if r not in known]):
-            raise ValueError(f"unknown relation id(s) {', '.join(unknown)}; {choices}")
 
 
 def progress_path(out: _Path) -> Path:
@@ -243,8 +172,6 @@ def progress_path(out: _Path) -> Path:
 @dataclass(slots=True)
 class _Slot:
     line: int
-    doc: Any
-    feats: Any
     error: bytes | None  # the error record of a bad line
     data: bytes | None = None  # the output line once extracted
     triples: int = 0
@@ -252,19 +179,31 @@ class _Slot:
 
 
 def _error_line(line: int, doc_id: str | None, reason: str) -> bytes:
-    return orjson.dumps({"line": line, "id": doc_id, "error": reason}) + b"\n"
+    return orjson.dumps(ErrorRecord(line, doc_id, reason).to_dict()) + b"\n"
 
 
 class _Job:
-    def __init__(self, out, extractor, options, errors, strict, resume, progress) -> None:
+    """The ordered writer: results and error records in input order, the resume state."""
+
+    def __init__(
+        self,
+        out: _Path | IO[bytes],
+        extractor: Extractor,
+        options: ExtractOptions,
+        errors: _Path | IO[bytes] | None,
+        strict: bool,
+        resume: bool,
+        progress: Callable[[ExtractSummary], None] | None,
+    ) -> None:
         self.ex, self.options, self.strict, self.progress = extractor, options, strict, progress
+        self.decoder: Decoder = extractor.decoder(options)  # relation ids checked once
         self.t0, self.s, self.seen = time.perf_counter(), ExtractSummary(), set[str]()
         self.skip = self.out_bytes = self.err_bytes = self.resumed_triples = 0
         self.complete, self.last_commit, self.committed_lines = False, 0.0, 0
         # what decides the output bytes besides the input (checked on resume)
         rels = list(options.relations) if options.relations is not None else None
         self.settings = dict(min_score=options.min_score, top_k=options.top_k, relations=rels)
-        self.settings["precision"] = getattr(extractor, "precision", None)
+        self.settings["precision"] = extractor.precision
         self.own: list[IO[bytes]] = []  # files this job opened (and closes)
         self.state_path: Path | None = None
         self.err_key: str | None = None
@@ -379,38 +318,33 @@ class _Job:
         s.triples_per_s = (s.triples - self.resumed_triples) / max(s.seconds, 1e-9)
         return ExtractSummary(**asdict(s))
 
-    def window(self, items: list[_Prepared]) -> None:
+    def window(self, items: Sequence[Prepared]) -> None:
+        """Write one window of prepared lines: errors at once, results batch by batch."""
         slots: list[_Slot] = []
-        for line, doc, feats, doc_id, reason in items:
-            if reason is None and doc.id in self.seen:
-                reason = f"duplicate id {doc.id!r} (an earlier line has it)"
+        docs: list[Document] = []
+        feats: list[Any] = []
+        where: list[int] = []  # slot of each good document
+        for p in items:
+            reason = p.error
+            if reason is None and p.doc.id in self.seen:  # type: ignore[union-attr]
+                reason = f"duplicate id {p.id!r} (an earlier line has it)"
             if reason is not None:
-                slots.append(_Slot(line, None, None, _error_line(line, doc_id, reason)))
+                slots.append(_Slot(p.line, _error_line(p.line, p.id, reason)))
                 if self.strict:
                     break
                 continue
-            self.seen.add(doc.id)
-            slot = _Slot(line, doc, feats, None)
-            pairs = getattr(feats, "pairs", None)
-            if pairs is not None and len(pairs) == 0:  # 0 or 1 entity: nothing to score
-                slot.data = orjson.dumps(DocumentResult(doc.id, [], doc.meta).to_dict()) + b"\n"
-            slots.append(slot)
-        todo = [i for i, sl in enumerate(slots) if not sl.done]
+            self.seen.add(p.doc.id)  # type: ignore[union-attr]
+            where.append(len(slots))
+            slots.append(_Slot(p.line, None))
+            docs.append(p.doc)  # type: ignore[arg-type]
+            feats.append(p.feats)
         cursor = self.emit(slots, 0)
-        if todo:
-            feats = [slots[i].feats for i in todo]
-            plan = getattr(self.ex, "plan_batches", None)
-            batches = plan(feats, self.options) if plan else _plan_fixed(len(feats), self.options)
-            run = getattr(self.ex, "run_batch", None) or (lambda f: self.ex.logits(f, self.options))
-            # earliest lines first, so output starts (and advances) as early as possible
-            for b in sorted(batches, key=min):
-                for j, lg in zip(b, run([feats[j] for j in b]), strict=True):
-                    sl = slots[todo[j]]
-                    res = self.ex.decode(sl.doc, sl.feats, lg, self.options)
-                    sl.data = orjson.dumps(res.to_dict()) + b"\n"
-                    sl.triples = len(res.triples)
-                    sl.doc = sl.feats = None
-                cursor = self.emit(slots, cursor)
+        for done in self.ex.infer(docs, feats, self.options, self.decoder):
+            for i, res in done:
+                sl = slots[where[i]]
+                sl.data = orjson.dumps(res.to_dict()) + b"\n"
+                sl.triples = len(res.triples)
+            cursor = self.emit(slots, cursor)
 
     def emit(self, slots: list[_Slot], cursor: int) -> int:
         """Write every finished slot from ``cursor`` on up to the first unfinished one."""
@@ -448,11 +382,6 @@ class _Job:
             fh.close()
 
 
-def _plan_fixed(n: int, options: ExtractOptions) -> list[list[int]]:
-    size = options.batch_size or 32
-    return [list(range(i, min(n, i + size))) for i in range(0, n, size)]
-
-
 def _windows(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[_Lines]:
     cap, win = min(FIRST_WINDOW, size), []
     for x in lines:
@@ -464,19 +393,19 @@ def _windows(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[_Lines]:
         yield win
 
 
-def _make_pool(pool: str, workers: int, featurize: _Featurize) -> Executor:
+def _make_pool(pool: str, workers: int, prepare: _Prepare) -> Executor:
     if pool == "thread":
         return ThreadPoolExecutor(workers, thread_name_prefix="docunet-prepare")
     ctx = multiprocessing.get_context(
         "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     )  # never fork: the parent holds ORT and tokenizers thread pools
-    return ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(featurize,))
+    return ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(prepare,))
 
 
 def run_extraction(
     corpus: _Path | IO[bytes],
     out: _Path | IO[bytes],
-    extractor: Any,
+    extractor: Extractor,
     options: ExtractOptions | None = None,
     *,
     errors_path: _Path | IO[bytes] | None = None,
@@ -491,18 +420,15 @@ def run_extraction(
 
     ``corpus``: a ``.jsonl``/``.jsonl.gz`` path, ``"-"`` (stdin) or a binary file object.
     ``out``/``errors_path``: a path, ``"-"`` (``out`` only: stdout) or a binary file object;
-    ``errors_path=None`` only counts bad lines. ``extractor``: a :class:`runtime.Extractor` or
-    any object with ``features(doc)``, ``run_batch(feats)`` (or ``logits(feats, options)``),
-    ``decode(doc, feats, logits, options)`` and optionally ``plan_batches(feats, options)`` and
-    ``relations``. ``workers``: parse/featurize workers (0 = in the main thread); ``pool``:
+    ``errors_path=None`` only counts bad lines. ``extractor``: a :class:`runtime.Extractor` (any
+    backend); ``options``: the same :class:`ExtractOptions` as ``Extractor.extract``. ``workers``: parse/featurize workers (0 = in the main thread); ``pool``:
     ``"thread"`` or ``"process"``. ``strict``: raise :class:`RejectedLine` at the first bad line
     (after writing everything before it and its error record). ``resume``: continue an
     interrupted run from ``OUT.progress``. ``progress`` is called after every flush.
     """
     options = options or ExtractOptions()
-    check_options(options, extractor)
-    if pool not in POOLS:
-        raise ValueError(f"unknown pool {pool!r}; valid choices: {', '.join(POOLS)}")
+    extractor.decoder(options)  # unknown relation ids fail before anything is opened
+    check_choice("pool", pool, POOLS)
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
@@ -521,16 +447,15 @@ def run_extraction(
         if job.skip:
             lines = (x for x in lines if x[0] > job.skip)
         windows = _windows(lines, options.sort_window)
-        featurize = _featurizer(extractor, pool)
+        prepare = extractor.preparer(pool if workers else "process")
         if workers:
-            executor = _make_pool(pool, workers, featurize)
-        task = functools.partial(_prepare, featurize=featurize)
-        task = _prepare_in_worker if pool == "process" else task
+            executor = _make_pool(pool, workers, prepare)
+        task = _prepare_in_worker if pool == "process" else prepare
 
-        def submit(win: _Lines) -> Callable[[], list[_Prepared]]:
+        def submit(win: _Lines) -> Callable[[], list[Prepared]]:
             chunks = [win[i : i + CHUNK_LINES] for i in range(0, len(win), CHUNK_LINES)]
             if executor is None:
-                return lambda: _prepare(win, featurize)
+                return lambda: prepare(win)
             futs = [executor.submit(task, c) for c in chunks]
             return lambda: [x for f in futs for x in f.result()]
 

@@ -1,4 +1,4 @@
-"""Features: wordpieces with entity markers, window plans, batch collation and window merging.
+"""Features: wordpieces with entity markers, window plans, batch collation and batch planning.
 
 numpy + tokenizers only. Training (PyTorch) and extraction (ONNX Runtime) both build their inputs
 here, so tokenization, markers and windows can never disagree between the two.
@@ -8,17 +8,19 @@ Sequence layout of one document with ``n`` wordpieces (markers included)::
     global:  [CLS] wp_0 ... wp_{n-1} [SEP]          T = n + 2 positions
     window:  [CLS] wp_a ... wp_{b-1} [SEP]          local i in 1..b-a  ->  global a + i
 
-A window's [CLS]/[SEP] map to the global [CLS]/[SEP]. Merging averages each global position's
-states over the windows that contain it and sums-then-renormalises attention rows, so a document
-that fits one window is encoded exactly as without windowing.
+A window's [CLS]/[SEP] map to the global [CLS]/[SEP]. The window merge (``runtime/merge.py``,
+and its torch twin in ``model.py``) averages each global position's states over the windows
+that contain it and sums-then-renormalises attention rows, so a document that fits one window
+is encoded exactly as without windowing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +69,26 @@ class TokenizerInfo:
         if not f.is_file():
             raise FileNotFoundError(f"no tokenizer.json in {path}")
         return cls.from_tokenizer(Tokenizer.from_file(str(f)))
+
+    def for_threads(self) -> TokenizerInfo:
+        """The same tokenizer, but encoding through ``encode_batch``, which releases the GIL
+        (``encode`` holds it), so that featurizing threads run in parallel."""
+        return replace(self, tokenizer=_GilFreeTokenizer(self.tokenizer))
+
+
+@dataclass
+class _GilFreeTokenizer:
+    """A ``tokenizers.Tokenizer`` whose ``encode`` runs ``encode_batch``: the same encoding."""
+
+    _tok: Any
+
+    def encode(self, sequence: Any, pair: Any = None, **kw: Any) -> Any:
+        if pair is not None:
+            return self._tok.encode(sequence, pair, **kw)
+        return self._tok.encode_batch([sequence], **kw)[0]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tok, name)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -240,6 +262,11 @@ class Batch:
     def max_entities(self) -> int:  # padded N
         return int(self.entity_mentions.shape[1])
 
+    def per_document(self, logits: np.ndarray) -> list[np.ndarray]:
+        """Split the batch's pair logits (Q, R) into one float32 (Q_i, R) array per document."""
+        off = self.pair_doc_offsets
+        return [logits[off[i] : off[i + 1]].astype(np.float32) for i in range(self.batch_size)]
+
     def head_inputs(self) -> dict[str, np.ndarray]:
         """The non-encoder inputs of the head graph, by name."""
         return {
@@ -336,51 +363,6 @@ def collate(
     )
 
 
-# ------------------------------------------------------------------------------------------------
-# Window merge (numpy twin of DocuNet.merge_windows in model.py)
-# ------------------------------------------------------------------------------------------------
-
-
-def merge_windows(
-    batch: Batch, win_hidden: np.ndarray, win_attention: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Window outputs → document states (B, T, H) and mention attention rows (B, P, heads, T).
-
-    win_hidden: (W, L, H); win_attention: (W, heads, R, L) last-layer attention rows at
-    ``batch.win_rows`` (what the encoder graph returns).
-    """
-    B, P = batch.mention_pos.shape
-    T = int(batch.seq_len.max())
-    W, L, H = win_hidden.shape
-    heads = win_attention.shape[1]
-    g = batch.win_global
-    valid = g >= 0
-    flat = (batch.win_doc[:, None] * T + g)[valid]  # (V,)
-    hidden = np.zeros((B * T, H), dtype=np.float32)
-    np.add.at(hidden, flat, win_hidden[valid])
-    counts = np.bincount(flat, minlength=B * T).astype(np.float32)
-    hidden /= np.maximum(counts, 1.0)[:, None]
-
-    # every (incidence k, local column l) with a real column adds a row of heads values
-    att = np.zeros((B * P * T, heads), dtype=np.float32)
-    w, row, slot = batch.inc_win, batch.inc_row, batch.inc_slot
-    if len(w):
-        cols = g[w]  # (K, L)
-        ok = cols >= 0
-        target = (slot[:, None] * T + cols)[ok]  # (V,)
-        values = win_attention[w, :, row, :].transpose(0, 2, 1)[ok]  # (V, heads)
-        np.add.at(att, target, values)
-    att = att.reshape(B * P, T, heads).transpose(0, 2, 1)  # (B*P, heads, T)
-    att = att / (att.sum(-1, keepdims=True) + 1e-10)
-    return hidden.reshape(B, T, H), np.ascontiguousarray(att.reshape(B, P, heads, T))
-
-
-# Padded encoder tokens per batch (windows × window length), for extraction, evaluation and the
-# benchmarks alike: 4096 measured faster and smaller than 8192 or 16384 on a 2-core CPU
-# (benchmarks/results/extract_batch_budget_docred200.json).
-DEFAULT_MAX_TOKENS = 4096
-
-
 def plan_batches(
     feats: Sequence[DocFeatures],
     max_length: int,
@@ -393,8 +375,8 @@ def plan_batches(
 
     With ``batch_size``: fixed-size batches. Otherwise a batch grows while its padded encoder
     tokens (windows × longest window) stay within ``max_tokens`` and it has fewer than
-    ``max_docs`` documents. The PyTorch evaluation and the ONNX runtime both batch with this,
-    so benchmarks compare the two on identical batches. Callers restore input order.
+    ``max_docs`` documents. Every backend of ``runtime.Extractor`` (ONNX Runtime,
+    PyTorch) batches with this, so benchmarks compare them on identical batches. Callers restore input order.
     """
     order = sorted(range(len(feats)), key=lambda i: (-feats[i].seq_len, i))
     if batch_size:

@@ -1,5 +1,6 @@
 """DocuNet in PyTorch, bottom-up: masked U-Net blocks → U-Net → pair feature map → classifier
-→ head → full model with encoder and window merge.
+→ head → full model with encoder and window merge → ``TorchBackend``, the PyTorch engine of
+``runtime.Extractor`` (evaluation, training-time scoring, the benchmark baseline, parity).
 
 Shapes: B documents, T document positions, H encoder width, P mention slots, N entities (padded
 to a multiple of 4), M mentions per entity, C channels, Q scored pairs, R labels (0 = NA).
@@ -9,12 +10,16 @@ is in its batch. The forward pass is fully tensorized (no Python loops over enti
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import DocuNetConfig
-from .features import Batch
+from .features import Batch, DocFeatures, TokenizerInfo, collate
 
 NEG = -1e4  # "minus infinity" that stays finite in fp16
 
@@ -377,3 +382,57 @@ class DocuNet(nn.Module):
             t["num_entities"],
             t["pair_index"],
         )  # (Q, R)
+
+
+# ------------------------------------------------------------------------------------------------
+# Inference backend (the same interface as the ONNX Runtime graphs in runtime/graphs.py)
+# ------------------------------------------------------------------------------------------------
+
+
+class TorchBackend:
+    """The model in eval mode under ``no_grad``, one batch at a time: what ``runtime.Extractor``
+    runs for PyTorch (``Extractor.from_backend(TorchBackend(model, tok), model.config, tok)``).
+    Stage times (encoder, window merge, head) accumulate in ``timings``."""
+
+    max_batch_docs = None
+
+    def __init__(
+        self, model: DocuNet, tok: TokenizerInfo, device: str | torch.device = "cpu"
+    ) -> None:
+        self.model, self.tok, self.device = model, tok, torch.device(device)
+        self.provider = f"torch-{self.device.type}"
+        self.timings = {"encoder": 0.0, "merge": 0.0, "head": 0.0}
+
+    @torch.no_grad()
+    def encode(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """Windows → hidden (W, L, H) and attention rows (W, heads, R, L), as the encoder graph."""
+        self.model.eval()
+        t = batch_to_tensors(batch, self.device)
+        hidden, rows = Encoder(self.model.encoder)(
+            t["input_ids"], t["attention_mask"], t["win_rows"]
+        )
+        return hidden.float().cpu().numpy(), rows.float().cpu().numpy()
+
+    @torch.no_grad()
+    def run_collated(self, batch: Batch) -> np.ndarray:
+        """Pair logits (Q, R) of one collated batch."""
+        m = self.model
+        m.eval()
+        t = batch_to_tensors(batch, self.device)
+        t0 = time.perf_counter()
+        hidden, rows = Encoder(m.encoder)(t["input_ids"], t["attention_mask"], t["win_rows"])
+        t1 = time.perf_counter()
+        h, att = merge_windows(t, hidden, rows)
+        t2 = time.perf_counter()
+        keys = ("mention_pos", "entity_mentions", "entity_mention_mask", "num_entities")
+        logits = m.head(h, att, *(t[k] for k in keys), t["pair_index"]).float().cpu().numpy()
+        t3 = time.perf_counter()
+        self.timings["encoder"] += t1 - t0
+        self.timings["merge"] += t2 - t1
+        self.timings["head"] += t3 - t2
+        return logits
+
+    def run_batch(self, feats: Sequence[DocFeatures]) -> list[np.ndarray]:
+        """Pair logits (Q_i, R) for each document of one batch."""
+        batch = collate(feats, self.tok, self.model.config)
+        return batch.per_document(self.run_collated(batch))

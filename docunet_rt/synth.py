@@ -1,4 +1,6 @@
-"""A synthetic DocRED-style corpus for demos and tests (standard library only, seeded).
+"""Synthetic documents, seeded: a DocRED-style corpus for demos and tests (standard library),
+and random probe documents over any tokenizer's vocabulary for parity, tracing and benchmark
+scaling grids (numpy, imported when they are made).
 
 Short biographies from project-written templates: a person born on a date in a city, the city
 in a country, an employer headquartered in a city, maybe a spouse born elsewhere, and distractors
@@ -19,6 +21,7 @@ import json
 import logging
 import random
 import re
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,18 @@ from typing import Any
 from .data.docred import document_to_docred, write_docred
 from .data.document import Document, Entity, Label, Mention
 
-__all__ = ["RELATIONS", "corpus_stats", "generate", "generate_documents", "to_text_record"]
+__all__ = [
+    "RELATIONS",
+    "SYNTHETIC_ENTITY_COUNTS",
+    "corpus_stats",
+    "generate",
+    "generate_documents",
+    "synthetic_document",
+    "synthetic_documents",
+    "to_text_record",
+    "vocabulary_words",
+]
+SYNTHETIC_ENTITY_COUNTS = (1, 2, 19, 43, 100)  # the parity grid: entity counts per document
 
 logger = logging.getLogger("docunet_rt")
 
@@ -494,3 +508,70 @@ def corpus_stats(docs: list[Document]) -> dict[str, float]:
             tot["multi_hop"] += len(x.evidence) >= 2
     n, m = max(1, len(docs)), max(1, tot["labels"])
     return {"docs": len(docs), **{k: v / (m if k in ("cross", "multi_hop") else n) for k, v in tot.items()}}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------
+# Random probe documents (parity, tracing, benchmark scaling grids): any tokenizer's vocabulary
+# ------------------------------------------------------------------------------------------------
+
+
+def vocabulary_words(tok: Any, n: int = 200) -> list[str]:
+    """Plain alphabetic vocabulary entries of a TokenizerInfo's tokenizer (one wordpiece each)."""
+    vocab = tok.tokenizer.get_vocab()
+    words = sorted(w for w in vocab if w.isalpha() and w.isascii() and len(w) > 1)
+    if not words:
+        words = sorted(w for w in vocab if w.isalnum() and not w.startswith("##")) or ["x"]
+    step = max(1, len(words) // n)
+    return words[::step][:n]
+
+
+def synthetic_document(
+    words: Sequence[str],
+    n_tokens: int,
+    n_entities: int,
+    *,
+    seed: int = 0,
+    doc_id: str = "synthetic",
+    max_mentions: int = 3,
+) -> Document:
+    """A random Document of ~n_tokens words (12-word sentences) with n_entities entities of
+    1..max_mentions mentions each, spread over the whole text."""
+    import numpy as np  # the probe documents have always come from numpy's generator
+
+    rng = np.random.default_rng(seed)
+    sent_len = 12
+    n_sent = max(1, -(-n_tokens // sent_len))
+    sents = [
+        [str(words[int(i)]) for i in rng.integers(len(words), size=sent_len)] for _ in range(n_sent)
+    ]
+    ents = []
+    for e in range(n_entities):
+        ms = set()
+        for _ in range(int(rng.integers(1, max_mentions + 1))):
+            s, st = int(rng.integers(n_sent)), int(rng.integers(sent_len - 1))
+            ms.add(Mention(s, st, st + int(rng.integers(1, 3))))
+        ents.append(Entity(sorted(ms, key=lambda m: (m.sent_id, m.start)), type="T", name=f"e{e}"))
+    return Document(id=doc_id, sentences=sents, entities=ents)
+
+
+def synthetic_documents(
+    tok: Any,
+    max_length: int,
+    *,
+    entity_counts: Sequence[int] = SYNTHETIC_ENTITY_COUNTS,
+    seed: int = 0,
+) -> list[Document]:
+    """Documents covering the parity grid: for every entity count a short one (one window) and a
+    long one (about 2.5 windows of ``max_length``, i.e. > 512 wordpieces for a 512 encoder)."""
+    words = vocabulary_words(tok)
+    docs = []
+    for i, n in enumerate(entity_counts):
+        short = max(8, min(max_length // 2, 4 * n))
+        long = int(2.5 * max_length) + 3 * n
+        for j, length in enumerate((short, long)):
+            docs.append(
+                synthetic_document(
+                    words, length, n, seed=seed + 2 * i + j, doc_id=f"syn-e{n}-{length}"
+                )
+            )
+    return docs

@@ -20,16 +20,11 @@ from .checkpoint import build_model, load_encoder, load_weights, save_checkpoint
 from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_choice
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
 from .decode import to_facts
-from .features import (
-    DEFAULT_MAX_TOKENS,
-    DocFeatures,
-    TokenizerInfo,
-    build_features,
-    collate,
-    plan_batches,
-)
+from .evaluate import torch_extractor
+from .features import DocFeatures, TokenizerInfo, build_features, collate
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
+from .options import DEFAULT_MAX_TOKENS, ExtractOptions
 
 logger = logging.getLogger("docunet_rt")
 Progress = Callable[[dict[str, Any]], None]
@@ -56,7 +51,9 @@ class TrainOptions:
     markers: str = "star"
     feature_map: str = "context"
     similarity: str = "elementwise"
-    max_length: int | None = None  # cap on document wordpieces (None = windows, never truncate)
+    # cap on document wordpieces (None = never truncate: long documents use several windows);
+    # not the encoder window, which is DocuNetConfig.max_length
+    max_doc_tokens: int | None = None
     seed: int = 66
     no_unet: bool = False
     unet_base: int = 256
@@ -100,7 +97,7 @@ def featurize(
     n_trunc = sum(f.truncated for f in feats)
     if n_trunc:
         logger.warning(
-            "%d of %d documents truncated to %d wordpieces (--max-length)",
+            "%d of %d documents truncated to %d wordpieces (--max-doc-tokens)",
             n_trunc,
             len(feats),
             config.max_doc_tokens,
@@ -109,29 +106,8 @@ def featurize(
 
 
 # ------------------------------------------------------------------------------------------------
-# Inference with the PyTorch model (evaluation; also the benchmark baseline)
+# Scoring (the runtime's Extractor over the PyTorch model)
 # ------------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def predict_logits(
-    model: DocuNet,
-    feats: Sequence[DocFeatures],
-    tok: TokenizerInfo,
-    *,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-    device: str | torch.device = "cpu",
-) -> list[np.ndarray]:
-    """Pair logits (Q_i, R) per document, in input order (batched exactly as the runtime)."""
-    model.eval()
-    out: list[np.ndarray | None] = [None] * len(feats)
-    for idx in plan_batches(feats, model.config.max_length, max_tokens):
-        batch = collate([feats[i] for i in idx], tok, model.config)
-        logits = model(batch_to_tensors(batch, device)).float().cpu().numpy()
-        for j, i in enumerate(idx):
-            a, b = batch.pair_doc_offsets[j], batch.pair_doc_offsets[j + 1]
-            out[i] = logits[a:b]
-    return out  # type: ignore[return-value]
 
 
 def evaluate_model(
@@ -144,7 +120,8 @@ def evaluate_model(
     device: str | torch.device = "cpu",
     max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> Scores:
-    logits = predict_logits(model, feats, tok, device=device, max_tokens=max_tokens)
+    ex = torch_extractor(model, tok, device)
+    logits = ex.logits(feats, ExtractOptions(max_tokens=max_tokens))
     return score(docs, to_facts([f.pairs for f in feats], logits, model.config.relations), train)
 
 
@@ -229,9 +206,10 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
         use_unet=not opts.no_unet,
         unet_base=opts.unet_base,
         unet_in_channels=opts.unet_in_channels,
-        max_doc_tokens=opts.max_length,
+        max_doc_tokens=opts.max_doc_tokens,
     )
     model = build_model(config, encoder).to(device)
+    config = model.config  # fitted to the encoder (hidden width, heads, window)
     train_feats = featurize(train_docs, tok, config, index)
     dev_feats = featurize(dev_docs, tok, config, index)
     test_feats = featurize(test_docs, tok, config, index) if test_docs else None

@@ -20,8 +20,8 @@ from typing import Any
 
 import typer
 
-from .extract_cmd import DEFAULT_MAX_TOKENS
-from .main import EXIT_USAGE, console, fail, run_guarded, setup_logging
+from ..options import DEFAULT_MAX_TOKENS
+from .common import EXIT_USAGE, console, fail, run_guarded, setup_logging
 
 logger = logging.getLogger("docunet_rt")
 # Mirror of docunet_rt.bench.CPU_RUNTIMES + GPU_RUNTIMES (importing the CLI stays numpy-free).

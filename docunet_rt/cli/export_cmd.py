@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from .main import EXIT_FATAL, EXIT_USAGE, console, fail, run_guarded, setup_logging
+from .common import EXIT_FATAL, EXIT_USAGE, console, fail, run_guarded, setup_logging
 
 
 def export(

@@ -12,22 +12,15 @@ from typing import Any
 
 import typer
 
-# Mirrors of docunet_rt.runtime.DEVICES / PRECISIONS / DEFAULT_MAX_TOKENS (kept here so that
-# importing the CLI does not import numpy; a test pins them to the runtime's).
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "int8")
-DEFAULT_MAX_TOKENS = 4096
-
-
-def _choice(name: str, choices: tuple[str, ...]):
-    def check(value: str) -> str:
-        if value not in choices:
-            raise typer.BadParameter(
-                f"unknown {name} {value!r}; valid choices: {', '.join(choices)}"
-            )
-        return value
-
-    return check
+from ..options import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MIN_SCORE,
+    DEVICES,
+    PRECISIONS,
+    ExtractOptions,
+    parse_list,
+)
+from .common import EXIT_REJECTED, EXIT_USAGE, choice, console, fail, setup_logging
 
 
 def count_lines(corpus: str) -> int | None:
@@ -61,10 +54,10 @@ def extract(
     ),
     model: Path = typer.Option(..., "--model", help="Exported MODEL_DIR (docunet-rt export)."),
     device: str = typer.Option(
-        "auto", "--device", callback=_choice("device", DEVICES), help="auto|cpu|cuda|tensorrt"
+        "auto", "--device", callback=choice("device", DEVICES), help="|".join(DEVICES)
     ),
     precision: str = typer.Option(
-        "fp32", "--precision", callback=_choice("precision", PRECISIONS), help="fp32|fp16|int8"
+        "fp32", "--precision", callback=choice("precision", PRECISIONS), help="|".join(PRECISIONS)
     ),
     max_tokens: int | None = typer.Option(
         None,
@@ -79,7 +72,7 @@ def extract(
         None, "--threads", min=1, help="ONNX Runtime intra-op threads."
     ),
     min_score: float = typer.Option(
-        0.5, "--min-score", help="Keep triples with score > X, 0 < X < 1."
+        DEFAULT_MIN_SCORE, "--min-score", help="Keep triples with score > X, 0 < X < 1."
     ),
     top_k: int | None = typer.Option(
         None, "--top-k", min=1, help="At most K relations per entity pair."
@@ -112,22 +105,18 @@ def extract(
     Exit codes: 0 all lines extracted; 3 some lines rejected (see the error records); 2 usage
     error; 1 fatal error (model, corpus, relation ids, device).
     """
-    from .main import EXIT_FATAL, EXIT_REJECTED, console, setup_logging
-
-    def fail(message: str) -> None:  # main.fail, but never wrapped: one line on any terminal
-        console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_FATAL)
-
     if max_tokens is not None and batch_size is not None:
         raise typer.BadParameter(
             "use either --max-tokens or --batch-size, not both", param_hint="--max-tokens"
         )
-    if not 0.0 < min_score < 1.0:
-        raise typer.BadParameter(
-            f"must be between 0 and 1 (exclusive), got {min_score}", param_hint="--min-score"
-        )
     if resume and out == "-":
         raise typer.BadParameter("--resume needs OUT to be a file, not -", param_hint="--resume")
+    given = dict(min_score=min_score, top_k=top_k, relations=parse_list(relations),
+                 max_tokens=max_tokens, batch_size=batch_size)  # fmt: skip
+    try:  # the one validation of the options (ExtractOptions.__post_init__)
+        options = ExtractOptions(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as e:
+        fail(str(e), EXIT_USAGE)
     setup_logging(verbose)
     if corpus != "-" and not Path(corpus).is_file():
         what = "is not a file" if Path(corpus).exists() else "does not exist"
@@ -135,21 +124,12 @@ def extract(
 
     from ..data import DataError
     from ..extract import RejectedLine, run_extraction
-    from ..runtime import ExtractOptions
 
     try:  # onnxruntime prints provider fallbacks to stdout, which may be OUT
         with contextlib.redirect_stdout(sys.stderr):
             ex = load_extractor(model, device, precision, threads)
     except (DataError, ValueError, OSError, ImportError) as e:
         fail(str(e))
-    keep = None
-    if relations is not None:
-        keep = [r.strip() for r in relations.split(",") if r.strip()]
-    options = ExtractOptions(
-        min_score=min_score, top_k=top_k, relations=keep, batch_size=batch_size
-    )
-    if max_tokens is not None:
-        options.max_tokens = max_tokens
     err_dest: Any = errors
     if errors is None:
         err_dest = sys.stderr.buffer if out == "-" else Path(out + ".errors.jsonl")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .main import EXIT_USAGE, console, fail, run_guarded, setup_logging
+from .common import EXIT_USAGE, console, fail, run_guarded, setup_logging
 
 __all__ = ["convert_command", "register", "synth_command"]
 

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import orjson
 
+from ..options import FORMATS, check_choice
 from .cdr import read_cdr
 from .docred import (
     document_to_docred,
     parse_docred_record,
+    parse_line,
     parse_record,
     read_docred,
     record_id,
@@ -38,6 +40,7 @@ __all__ = [
     "document_to_docred",
     "load_relations",
     "parse_docred_record",
+    "parse_line",
     "parse_record",
     "record_id",
     "read_cdr",
@@ -50,7 +53,6 @@ __all__ = [
     "write_result",
 ]
 
-FORMATS = ("auto", "docred", "jsonl", "cdr", "pubtator")
 
 _PUBTATOR_TITLE = re.compile(r"^[^\t|]+\|t\|")
 _CDR_RELATION = re.compile(r"^(\d+:[^:\t]+:\d+|not_include)$")
@@ -100,8 +102,7 @@ def read_documents(
     stats: ReadStats | None = None,
 ) -> list[Document]:
     """Read any supported file; ``format`` is one of ``auto, docred, jsonl, cdr, pubtator``."""
-    if format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    check_choice("format", format, FORMATS)
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")

@@ -278,6 +278,22 @@ def parse_record(obj: Any, *, source: str | None = None, line: int | None = None
     raise DataError(f"{why} 'text' and 'entities'", source=source, line=line, doc=doc_id)
 
 
+def parse_line(raw: bytes, line: int, *, source: str | None = None) -> Document:
+    """One JSONL line (UTF-8 bytes) → :class:`Document` via :func:`parse_record`; a
+    :class:`DataError` naming the line (and field) if it is bad."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"not valid UTF-8 (byte {e.start} of the line)", source=source, line=line
+        ) from None
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e}", source=source, line=line) from None
+    return parse_record(obj, source=source, line=line)
+
+
 def _read_jsonl(data: bytes, src: str, skip_bad: bool, stats: ReadStats | None) -> list[Document]:
     docs: list[Document] = []
     for ln, raw in enumerate(data.split(b"\n"), 1):

@@ -1,9 +1,9 @@
 """Checkpoint → self-contained ONNX MODEL_DIR (the directory ``docunet_rt.runtime`` runs).
 
 Two graphs per precision variant (``encoder.<p>.onnx``: windows → hidden states and attention
-rows; ``head.<p>.onnx``: merged document tensors → pair logits; signatures in GRAPH_IO), so a
-benchmark can time encoder and head separately. The window merge between them is numpy
-(``features.merge_windows``), shared with training.
+rows; ``head.<p>.onnx``: merged document tensors → pair logits), so a benchmark can time encoder
+and head separately; their names, dtypes and dynamic axes, and model.json, are the MODEL_DIR
+contract in ``runtime/model_dir.py``. The window merge between them is ``runtime/merge.py``.
 Graphs are traced on a synthetic batch whose every dynamic dimension is ≥ 2, so no axis is
 specialised. The TorchScript exporter is the default: it matches PyTorch to ~2e-7 at untraced
 shapes, exports in about a second, and emits a smaller op set than the dynamo exporter
@@ -14,7 +14,6 @@ remains available.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import shutil
@@ -29,17 +28,20 @@ import numpy as np
 
 from .. import __version__
 from ..config import DocuNetConfig
-from ..features import Batch, TokenizerInfo
-from ..runtime import (
-    ENCODER_INPUTS,
-    ENCODER_OUTPUTS,
+from ..features import Batch
+from ..options import PRECISIONS
+from ..runtime.graphs import OrtGraphs
+from ..runtime.model_dir import (
+    GRAPH_NAMES,
+    GRAPH_SIGNATURE,
     HEAD_INPUTS,
-    HEAD_OUTPUTS,
-    MODEL_FORMAT_VERSION,
-    PRECISIONS,
-    file_sha256,
+    describe,
+    dynamic_axes,
+    graph_file,
+    graph_shape,
+    io_description,
+    write_model_json,
 )
-from .parity import smoke_run, trace_batch, trace_dims
 from .quantize import (
     TENSORRT_OPS,
     WEIGHT_TYPES,
@@ -48,6 +50,7 @@ from .quantize import (
     quantize_int8,
     tensorrt_profiles,
 )
+from .tracing import ExportError, load_source, trace_batch, trace_dims
 
 logger = logging.getLogger("docunet_rt")
 
@@ -58,65 +61,6 @@ EXPORTERS = ("torchscript", "dynamo")
 OPSET_RANGES = {"torchscript": (14, 20), "dynamo": (18, 20)}
 DEFAULT_OPSET = 17
 DEFAULT_PRECISIONS = ("fp32", "int8")
-GRAPH_NAMES = ("encoder", "head")
-
-# Every graph input/output: dtype and shape; upper-case letters are dynamic dimensions (see
-# DIM_MEANING), lower-case names are fixed by the model config (see graph_shape).
-GRAPH_IO: dict[str, dict[str, tuple[str, str]]] = {
-    "encoder": {
-        "input_ids": ("int64", "W L"),
-        "attention_mask": ("int64", "W L"),
-        "win_rows": ("int64", "W R"),
-        "hidden": ("float32", "W L hidden"),
-        "attention_rows": ("float32", "W heads R L"),
-    },
-    "head": {
-        "hidden": ("float32", "B T hidden"),
-        "mention_att": ("float32", "B P heads T"),
-        "mention_pos": ("int64", "B P"),
-        "entity_mentions": ("int64", "B N M"),
-        "entity_mention_mask": ("float32", "B N M"),
-        "num_entities": ("int64", "B"),
-        "pair_index": ("int64", "Q 3"),
-        "logits": ("float32", "Q labels"),
-    },
-}
-GRAPH_SIGNATURE = {
-    "encoder": (ENCODER_INPUTS, ENCODER_OUTPUTS),
-    "head": (HEAD_INPUTS, HEAD_OUTPUTS),
-}
-DIM_MEANING = {
-    "W": "encoder windows in the batch",
-    "L": "window length in wordpieces incl. [CLS]/[SEP] (<= config.max_length)",
-    "R": "attention rows per window (mention starts inside the window, padded)",
-    "B": "documents in the batch",
-    "T": "longest document in wordpieces incl. [CLS]/[SEP]",
-    "P": "mention slots per document (padded)",
-    "N": "entities per document (padded to a multiple of entity_pad_multiple)",
-    "M": "mentions per entity (padded)",
-    "Q": "scored entity pairs in the batch",
-}
-
-
-def graph_shape(graph: str, name: str, config: DocuNetConfig) -> list[str | int]:
-    """Symbolic shape of one graph input/output, e.g. attention_rows → ["W", 12, "R", "L"]."""
-    fixed = {"hidden": config.hidden_size, "heads": config.num_heads, "labels": config.num_labels}
-    dims = GRAPH_IO[graph][name][1].split()
-    return [int(d) if d.isdigit() else fixed.get(d, d) for d in dims]  # type: ignore[misc]
-
-
-def dynamic_axes(graph: str) -> dict[str, dict[int, str]]:
-    """torch.onnx ``dynamic_axes`` of one graph: {name: {axis: dimension name}}."""
-    return {
-        n: {i: d for i, d in enumerate(shape.split()) if d.isupper()}
-        for n, (_, shape) in GRAPH_IO[graph].items()
-    }
-
-
-class ExportError(ValueError):
-    """An export that cannot proceed (bad arguments, unreadable checkpoint, failed check)."""
-
-
 def parse_precisions(value: str | Sequence[str]) -> list[str]:
     """``"fp32,int8"`` or a list → validated, de-duplicated precisions in the given order."""
     items = value.split(",") if isinstance(value, str) else list(value)
@@ -165,32 +109,6 @@ def check_output_dir(model_dir: Path, ckpt_dir: Path) -> None:
                 f"{model_dir} exists and is not an exported model directory (it holds "
                 f"{', '.join(foreign[:3])}); choose a new or empty directory"
             )
-
-
-def load_source(ckpt_dir: str | os.PathLike) -> tuple[Any, TokenizerInfo, dict[str, Any]]:
-    """(DocuNet in eval mode, tokenizer, checkpoint config.json) with one-line errors."""
-    from ..checkpoint import load_checkpoint, read_checkpoint_config
-
-    p = Path(ckpt_dir)
-    what = "a checkpoint directory written by docunet-rt train (config.json, model.safetensors, tokenizer.json)"
-    if not p.is_dir():
-        raise FileNotFoundError(f"checkpoint {p} does not exist; expected {what}")
-    try:
-        meta = read_checkpoint_config(p)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"{e}; expected {what}") from None
-    except ValueError as e:
-        raise ExportError(f"corrupt checkpoint: {e}") from None
-    for name in ("model.safetensors", "tokenizer.json"):
-        if not (p / name).is_file():
-            raise FileNotFoundError(f"checkpoint {p} has no {name}; expected {what}")
-    try:
-        model, tok = load_checkpoint(p)
-    except Exception as e:  # safetensors/transformers raise their own types on corrupt files
-        raise ExportError(
-            f"corrupt checkpoint {p}: cannot rebuild the model ({type(e).__name__}: {e})"
-        ) from None
-    return model, tok, meta
 
 
 # ------------------------------------------------------------------------------------------------
@@ -300,28 +218,6 @@ def check_graph(path: Path) -> list[str]:
     )
 
 
-def io_description(config: DocuNetConfig) -> dict[str, Any]:
-    """Names, dtypes, shapes and dynamic axes of both graphs, for model.json."""
-    out: dict[str, Any] = {}
-    for graph, (names_in, names_out) in GRAPH_SIGNATURE.items():
-        axes = dynamic_axes(graph)
-        desc = {
-            n: {
-                "dtype": GRAPH_IO[graph][n][0],
-                "shape": graph_shape(graph, n, config),
-                "dynamic_axes": {str(k): v for k, v in axes[n].items()},
-            }
-            for n in (*names_in, *names_out)
-        }
-        out[graph] = {
-            "inputs": {n: desc[n] for n in names_in},
-            "outputs": {n: desc[n] for n in names_out},
-        }
-    out["dims"] = DIM_MEANING
-    out["note"] = "inputs/outputs stay float32/int64 in every precision variant"
-    return out
-
-
 def _versions(exporter: str) -> dict[str, str]:
     import importlib
 
@@ -390,20 +286,20 @@ def export_model(
     batch = trace_batch(config, tok)
     # Every variant derives from the plain fp32 graphs; fp16 (CUDA/TensorRT) never gets the
     # CPU-only contrib-op fusions of ``optimize``.
-    plain = {g: out / f"{g}.plain.onnx.tmp" for g in GRAPH_SIGNATURE}
+    plain = {g: out / f"{g}.plain.onnx.tmp" for g in GRAPH_NAMES}
     ref = export_graphs(
         model, batch, plain["encoder"], plain["head"], opset=opset, exporter=exporter
     )
     cpu, notes = dict(plain), []
     if optimize:
-        cpu = {g: out / f"{g}.opt.onnx.tmp" for g in GRAPH_SIGNATURE}
-        notes = [optimize_fp32(plain[g], cpu[g], config=config, graph=g) for g in GRAPH_SIGNATURE]
+        cpu = {g: out / f"{g}.opt.onnx.tmp" for g in GRAPH_NAMES}
+        notes = [optimize_fp32(plain[g], cpu[g], config=config, graph=g) for g in GRAPH_NAMES]
 
     files: dict[str, dict[str, str]] = {}
     ops: dict[str, dict[str, list[str]]] = {}
     runnable: dict[str, bool | str] = {}
     for prec in precs:
-        paths = {g: out / f"{g}.{prec}.onnx" for g in GRAPH_SIGNATURE}
+        paths = {g: out / graph_file(g, prec) for g in GRAPH_NAMES}
         for g, path in paths.items():
             if prec == "fp32":
                 shutil.copyfile(cpu[g], path)
@@ -416,7 +312,7 @@ def export_model(
                 convert_fp16(plain[g], path)
         ops[prec] = {g: check_graph(path) for g, path in paths.items()}
         files[prec] = {g: path.name for g, path in paths.items()}
-        runnable[prec] = _try_variant(prec, paths, batch, ref)
+        runnable[prec] = _try_variant(prec, paths, batch, ref, tok, config)
     for tmp in out.glob("*.onnx.tmp"):
         tmp.unlink()
     shutil.copyfile(src / "tokenizer.json", out / "tokenizer.json")
@@ -435,51 +331,35 @@ def export_model(
         variants["int8"].update(
             per_channel=per_channel, reduce_range=reduce_range, weight_type=weight_type
         )
-    description = {
-        "format_version": MODEL_FORMAT_VERSION,
-        "config": config.to_dict(),
-        "labels": ["NA", *config.relations],
-        "relation_names": dict(config.relation_names),
-        "markers": config.markers,
-        "windows": {
-            "max_length": config.max_length,
-            "overlap": config.window_overlap,
-            "stride": config.max_length - 2 - config.window_overlap,
-        },
-        "graphs": files,
-        "sha256": {f: file_sha256(out / f) for g in files.values() for f in g.values()},
-        "special_tokens": {"cls_id": tok.cls_id, "sep_id": tok.sep_id, "pad_id": tok.pad_id},
-        "tokenizer": "tokenizer.json",
-        "io": io,
-        "opset": opset,
-        "exporter": exporter,
-        "trace_dims": trace_dims(batch),
-        "variants": variants,
-        "notes": notes,
-        "versions": _versions(exporter),
-        "source_checkpoint": {
+    special = {"cls_id": tok.cls_id, "sep_id": tok.sep_id, "pad_id": tok.pad_id}
+    description = describe(
+        out, config, files, special,
+        opset=opset,
+        exporter=exporter,
+        trace_dims=trace_dims(batch),
+        variants=variants,
+        notes=notes,
+        versions=_versions(exporter),
+        source_checkpoint={
             "path": str(src.resolve()),
             "best": meta.get("best", {}),
             "version": meta.get("version"),
         },
-        "tensorrt": {
-            **tensorrt_profiles(config, io, max_tokens),
-            "ops_outside_parser_list": outside,
-        },
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    tmp = out / "model.json.tmp"
-    tmp.write_text(json.dumps(description, indent=2, default=str))
-    tmp.replace(out / "model.json")
+        tensorrt={**tensorrt_profiles(config, io, max_tokens), "ops_outside_parser_list": outside},
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )  # fmt: skip
+    write_model_json(out, description)
     seconds = time.perf_counter() - t_start
     logger.info("wrote %s (%s) in %.1fs", out, ", ".join(precs), seconds)
     return ExportResult(out, precs, files, ops, runnable, trace_dims(batch), seconds, notes)
 
 
-def _try_variant(prec: str, paths: dict[str, Path], batch: Batch, ref: np.ndarray) -> bool | str:
+def _try_variant(
+    prec: str, paths: dict[str, Path], batch: Batch, ref: np.ndarray, tok: Any, config: Any
+) -> bool | str:
     """Run a variant once on ORT CPU: True, or (fp16 only) the reason it cannot run there."""
     try:
-        got = smoke_run(paths["encoder"], paths["head"], batch)
+        got = OrtGraphs(paths["encoder"], paths["head"], tok, config).run_collated(batch)
     except Exception as e:
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
         if prec != "fp16":

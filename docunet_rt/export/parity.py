@@ -20,135 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from ..config import DocuNetConfig
 from ..decode import decode
-from ..features import Batch, TokenizerInfo, build_features, collate
-from ..runtime import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_OUTPUTS
+from ..evaluate import torch_extractor
+from ..features import collate
+from ..runtime.extractor import Extractor
+from ..runtime.model_dir import ModelSpec
+from ..synth import synthetic_documents
+from .tracing import load_source
 
 logger = logging.getLogger("docunet_rt")
 
 # max |Δlogit| a variant must stay within (None: reported only). fp32 is the issue's bound.
 DEFAULT_TOLERANCE: dict[str, float | None] = {"fp32": 1e-3, "fp16": None, "int8": None}
-SYNTHETIC_ENTITY_COUNTS = (1, 2, 19, 43, 100)
-
-
-# ------------------------------------------------------------------------------------------------
-# Synthetic documents
-# ------------------------------------------------------------------------------------------------
-
-
-def vocabulary_words(tok: Any, n: int = 200) -> list[str]:
-    """Plain alphabetic vocabulary entries of a TokenizerInfo's tokenizer (one wordpiece each)."""
-    vocab = tok.tokenizer.get_vocab()
-    words = sorted(w for w in vocab if w.isalpha() and w.isascii() and len(w) > 1)
-    if not words:
-        words = sorted(w for w in vocab if w.isalnum() and not w.startswith("##")) or ["x"]
-    step = max(1, len(words) // n)
-    return words[::step][:n]
-
-
-def synthetic_document(
-    words: Sequence[str],
-    n_tokens: int,
-    n_entities: int,
-    *,
-    seed: int = 0,
-    doc_id: str = "synthetic",
-    max_mentions: int = 3,
-) -> Any:
-    """A random Document of ~n_tokens words (12-word sentences) with n_entities entities of
-    1..max_mentions mentions each, spread over the whole text."""
-    from ..data import Document, Entity, Mention
-
-    rng = np.random.default_rng(seed)
-    sent_len = 12
-    n_sent = max(1, -(-n_tokens // sent_len))
-    sents = [
-        [str(words[int(i)]) for i in rng.integers(len(words), size=sent_len)] for _ in range(n_sent)
-    ]
-    ents = []
-    for e in range(n_entities):
-        ms = set()
-        for _ in range(int(rng.integers(1, max_mentions + 1))):
-            s, st = int(rng.integers(n_sent)), int(rng.integers(sent_len - 1))
-            ms.add(Mention(s, st, st + int(rng.integers(1, 3))))
-        ents.append(Entity(sorted(ms, key=lambda m: (m.sent_id, m.start)), type="T", name=f"e{e}"))
-    return Document(id=doc_id, sentences=sents, entities=ents)
-
-
-def synthetic_documents(
-    tok: Any,
-    max_length: int,
-    *,
-    entity_counts: Sequence[int] = SYNTHETIC_ENTITY_COUNTS,
-    seed: int = 0,
-) -> list[Any]:
-    """Documents covering the parity grid: for every entity count a short one (one window) and a
-    long one (about 2.5 windows of ``max_length``, i.e. > 512 wordpieces for a 512 encoder)."""
-    words = vocabulary_words(tok)
-    docs = []
-    for i, n in enumerate(entity_counts):
-        short = max(8, min(max_length // 2, 4 * n))
-        long = int(2.5 * max_length) + 3 * n
-        for j, length in enumerate((short, long)):
-            docs.append(
-                synthetic_document(
-                    words, length, n, seed=seed + 2 * i + j, doc_id=f"syn-e{n}-{length}"
-                )
-            )
-    return docs
-
-
-def smoke_run(enc_path: Path, head_path: Path, batch: Batch) -> np.ndarray:
-    """Run both graphs on ORT CPU over ``batch`` (numpy merge in between) → logits (Q, R)."""
-    import onnxruntime as ort
-
-    from ..features import merge_windows
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    enc = ort.InferenceSession(str(enc_path), so, providers=["CPUExecutionProvider"])
-    head = ort.InferenceSession(str(head_path), so, providers=["CPUExecutionProvider"])
-    feed = {n: getattr(batch, n) for n in ENCODER_INPUTS}
-    hidden, rows = enc.run(list(ENCODER_OUTPUTS), feed)
-    h, att = merge_windows(batch, hidden.astype(np.float32), rows.astype(np.float32))
-    (logits,) = head.run(
-        list(HEAD_OUTPUTS), {"hidden": h, "mention_att": att, **batch.head_inputs()}
-    )
-    return logits
-
-
-# ------------------------------------------------------------------------------------------------
-# Tracing batch (export)
-# ------------------------------------------------------------------------------------------------
-
-
-def trace_batch(config: DocuNetConfig, tok: TokenizerInfo) -> Batch:
-    """Two synthetic documents — one spanning ≥ 3 windows, one shorter — collated with
-    N ≥ 8 and M ≥ 2, so every dynamic dimension is ≥ 2 at trace time."""
-    words = vocabulary_words(tok)
-    c = config.max_length - 2
-    docs = [
-        synthetic_document(words, int(2.2 * c), 6, seed=11, doc_id="trace0"),
-        synthetic_document(words, max(8, c // 3), 3, seed=12, doc_id="trace1"),
-    ]
-    feats = [build_features(d, tok, config) for d in docs]
-    batch = collate(feats, tok, config, min_entities=8, min_mentions=2)
-    dims = trace_dims(batch)
-    small = [k for k, v in dims.items() if v < 2]
-    if small:  # pragma: no cover - guarded by construction
-        raise ValueError(f"tracing batch has size-1 dynamic dimension(s) {small}: {dims}")
-    logger.debug("tracing shapes: %s", dims)
-    return batch
-
-
-def trace_dims(batch: Batch) -> dict[str, int]:
-    W, L = batch.input_ids.shape
-    B, N, M = batch.entity_mentions.shape
-    return {
-        "W": W, "L": L, "R": batch.win_rows.shape[1], "B": B, "T": int(batch.seq_len.max()),
-        "P": batch.mention_pos.shape[1], "N": N, "M": M, "Q": batch.pair_index.shape[0],
-    }  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------
@@ -239,19 +122,15 @@ def check_parity(
     """
     import torch
 
-    from ..model import Encoder, batch_to_tensors
-    from ..runtime import Extractor
-
     if not docs:
         raise ValueError("parity needs at least one document")
     if model is None or tok is None:
-        from .onnx import load_source
-
         model, tok, _ = load_source(ckpt_dir)
     model.eval()
     if threads:
         torch.set_num_threads(threads)
     ex = Extractor(model_dir, device="cpu", precision=precision, threads=threads)
+    ref_ex = torch_extractor(model, tok)  # the same core, PyTorch as the backend
     tol = DEFAULT_TOLERANCE.get(precision) if tolerance == "default" else tolerance
     cfg = model.config
 
@@ -266,39 +145,31 @@ def check_parity(
     shapes = []
     for start in range(0, len(docs), batch_size):
         chunk = list(docs[start : start + batch_size])
-        feats = [build_features(d, tok, cfg) for d in chunk]
+        feats = [ref_ex.features(d) for d in chunk]
         feats_o = [ex.features(d) for d in chunk]
         same_features &= all(
             np.array_equal(a.wordpieces, b.wordpieces) and np.array_equal(a.pairs, b.pairs)
             for a, b in zip(feats, feats_o, strict=True)
         )
-        batch = collate(feats, tok, cfg)
-        t = batch_to_tensors(batch)
         t0 = time.perf_counter()
-        with torch.no_grad():
-            ref = model(t).float().numpy()  # (Q, R)
+        ref = ref_ex.run_batch(feats)  # per document (Q_i, R)
         t1 = time.perf_counter()
-        got = ex.run_batch(feats_o)  # per document (Q_i, R)
+        got = ex.run_batch(feats_o)
         t_ort += time.perf_counter() - t1
         t_torch += t1 - t0
+        batch = collate(feats, tok, cfg)
         if stages:
-            with torch.no_grad():
-                h_ref, a_ref = Encoder(model.encoder)(
-                    t["input_ids"], t["attention_mask"], t["win_rows"]
-                )
-            h, a = ex.encoder.run(
-                list(ENCODER_OUTPUTS), {n: getattr(batch, n) for n in ENCODER_INPUTS}
-            )
-            max_h = max(max_h or 0.0, float(np.abs(h.astype(np.float32) - h_ref.numpy()).max()))
-            max_a = max(max_a or 0.0, float(np.abs(a.astype(np.float32) - a_ref.numpy()).max()))
+            h_ref, a_ref = ref_ex.backend.encode(batch)  # type: ignore[attr-defined]
+            h, a = ex.backend.encode(batch)  # type: ignore[attr-defined]
+            max_h = max(max_h or 0.0, float(np.abs(h - h_ref).max()))
+            max_a = max(max_a or 0.0, float(np.abs(a - a_ref).max()))
         W, L = batch.input_ids.shape
         B, N, _ = batch.entity_mentions.shape
         shapes.append(
-            {"W": W, "L": L, "B": B, "T": int(batch.seq_len.max()), "N": N, "Q": len(ref)}
-        )
-        off = batch.pair_doc_offsets
-        for i, (doc, f) in enumerate(zip(chunk, feats, strict=True)):
-            lt, lo = ref[off[i] : off[i + 1]], got[i]
+            {"W": W, "L": L, "B": B, "T": int(batch.seq_len.max()), "N": N,
+             "Q": int(batch.pair_index.shape[0])}
+        )  # fmt: skip
+        for doc, f, lt, lo in zip(chunk, feats, ref, got, strict=True):
             if lt.shape != lo.shape:
                 raise ValueError(
                     f"document {doc.id}: logits shape {lo.shape} (ORT) != {lt.shape} (torch)"
@@ -340,8 +211,6 @@ def check_parity_path(
     """Parity on a data file (any format ``read_documents`` reads) and/or the synthetic grid,
     for each precision; loads the checkpoint once."""
     from ..data import read_documents
-    from ..runtime import ModelSpec
-    from .onnx import load_source
 
     spec = ModelSpec.load(model_dir)
     for p in precisions:

@@ -1,0 +1,102 @@
+"""Choices, defaults and the extraction options: the one place they are written (stdlib only).
+
+The CLI, the runtime, the streaming job, evaluation and the benchmark all import these, so a
+choice list or a default can never disagree between them, and importing the CLI stays free of
+numpy. ``ExtractOptions`` is validated once, when it is built; what can only be checked against
+a model (relation ids) is checked once per run by ``Extractor.decoder``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+# --- runtime ----------------------------------------------------------------------------------
+PRECISIONS = ("fp32", "fp16", "int8")  # ONNX graph variants in a MODEL_DIR
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # ONNX Runtime execution providers
+POOLS = ("thread", "process")  # parse/featurize workers of the streaming job
+# Padded encoder tokens per batch (windows × window length), for extraction, evaluation and the
+# benchmarks alike: 4096 measured faster and smaller than 8192 or 16384 on a 2-core CPU
+# (benchmarks/results/extract_batch_budget_docred200.json).
+DEFAULT_MAX_TOKENS = 4096
+DEFAULT_MIN_SCORE = 0.5  # sigmoid(logit) > 0.5 is the model's own decision (logit > 0)
+DEFAULT_SORT_WINDOW = 256  # documents read ahead and sorted by length before batching
+
+# --- data and model ---------------------------------------------------------------------------
+FORMATS = ("auto", "docred", "jsonl", "cdr", "pubtator")  # input formats of read_documents
+MARKERS = ("star", "typed")  # entity marker schemes (see DocuNetConfig.markers)
+FEATURE_MAPS = ("context", "similarity")
+SIMILARITIES = ("elementwise", "cosine", "bilinear")
+TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices for training and evaluation
+
+# --- benchmark ----------------------------------------------------------------------------------
+CPU_RUNTIMES = ("torch", "ort-fp32", "ort-int8")
+GPU_RUNTIMES = {"ort-cuda-fp32": "cuda", "ort-cuda-fp16": "cuda", "tensorrt-fp16": "tensorrt"}
+RUNTIMES = (*CPU_RUNTIMES, *GPU_RUNTIMES)
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``, else ValueError listing them."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
+    return value
+
+
+def parse_list(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``"a, b,c"`` or ``["a", "b"]`` → ``("a", "b", "c")``; None stays None."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(x.strip() for x in items if x.strip())
+
+
+def _at_least_one(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """What decides the triples and the batching of an extraction (validated when built).
+
+    The same options drive ``Extractor.extract`` (documents in Python), the streaming
+    ``run_extraction`` job (``docunet-rt extract``) and evaluation; a test pins that.
+    """
+
+    # Keep triples whose score sigmoid(logit) is above this, 0 < min_score < 1.
+    min_score: float = DEFAULT_MIN_SCORE
+    top_k: int | None = None  # at most k relations per entity pair (highest scores)
+    # Keep only these relation ids (checked against the model's label set once per run).
+    relations: tuple[str, ...] | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS  # padded encoder tokens per batch
+    batch_size: int | None = None  # fixed documents per batch instead of the token budget
+    sort_window: int = DEFAULT_SORT_WINDOW  # documents sorted by length together
+
+    def __post_init__(self) -> None:
+        ms = self.min_score
+        if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0.0 < ms < 1.0:
+            raise ValueError(f"min_score must be between 0 and 1 (exclusive), got {ms!r}")
+        if math.isnan(ms):
+            raise ValueError("min_score must be a number, got nan")
+        for name in ("top_k", "max_tokens", "batch_size", "sort_window"):
+            _at_least_one(name, getattr(self, name))
+        if self.relations is not None:
+            rels = parse_list(self.relations)
+            if not rels:
+                raise ValueError("relations: no relation ids given (None keeps every relation)")
+            object.__setattr__(self, "relations", rels)
+
+    @property
+    def threshold(self) -> float:
+        """The logit threshold equivalent to ``sigmoid(logit) > min_score``."""
+        return math.log(self.min_score / (1.0 - self.min_score))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["relations"] = list(self.relations) if self.relations is not None else None
+        return d
+
+
+EXTRACT_OPTION_NAMES = tuple(f.name for f in fields(ExtractOptions))

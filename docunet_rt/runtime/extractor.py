@@ -1,0 +1,333 @@
+"""``Extractor``: the one inference core every path goes through.
+
+    records / documents ──prepare──▶ (document, features) ──infer──▶ DocumentResult
+                                     (parse + featurize)     (batch plan → backend → decode)
+
+* ``prepare`` (``prepare_lines`` / ``prepare_records``) parses records and builds features; it is
+  thread- and process-safe, so the streaming job runs it in its worker pool.
+* ``infer`` plans length-sorted batches (``features.plan_batches``), runs each through the
+  backend (``Backend.run_batch``: ONNX Runtime graphs here, the PyTorch model in
+  ``model.TorchBackend``) and decodes triples with options validated once (``decoder``).
+
+``extract`` (documents in Python), ``extract_records`` (records in, results or error records
+out: the records-level entry point), the streaming ``extract.run_extraction`` job, evaluation,
+parity and the benchmark all call these. This module imports numpy, tokenizers and (through
+the ONNX backend) onnxruntime only: never torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..config import DocuNetConfig
+from ..data import DataError, Document, parse_line, parse_record
+from ..decode import decode, sigmoid
+from ..features import DocFeatures, TokenizerInfo, build_features, plan_batches
+from ..options import PRECISIONS, ExtractOptions, check_choice
+from .graphs import OrtGraphs
+from .model_dir import ModelSpec
+from .results import DocumentResult, ErrorRecord, Triple, entity_ref
+from .sessions import SessionConfig
+
+logger = logging.getLogger("docunet_rt")
+
+# A record: (1-based line number, raw JSON bytes / str, or an already parsed dict)
+Record = tuple[int, bytes | str | Mapping[str, Any]]
+
+
+class Backend(Protocol):
+    """Runs one batch of documents through a model (the seam between the core and an engine)."""
+
+    provider: str  # what actually runs the batches (an ONNX Runtime provider, "torch-cpu" …)
+    max_batch_docs: int | None  # a cap on documents per batch (TensorRT profiles), or None
+    timings: dict[str, float]  # seconds spent per stage (encoder, merge, head), accumulated
+
+    def run_batch(self, feats: Sequence[DocFeatures]) -> list[np.ndarray]:
+        """Pair logits (Q_i, R) for each document of the batch."""
+        ...
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """Decoding settings resolved against one model: validated once per run, not per document."""
+
+    threshold: float  # logit threshold (the model's own decision is 0)
+    top_k: int | None
+    allowed: np.ndarray | None  # boolean mask over logit columns (relation filter)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One record after parsing and featurizing: a document with its features, or an error."""
+
+    line: int
+    doc: Document | None
+    feats: DocFeatures | None
+    id: str | None
+    error: str | None  # why the record was rejected (naming the field), None when good
+
+
+def _prepare_one(line: int, parse: Callable[[], Document], tok, config) -> Prepared:
+    try:
+        doc = parse()
+    except DataError as e:
+        why = f"{e.field}: {e.reason}" if e.field else e.reason
+        return Prepared(line, None, None, e.doc if isinstance(e.doc, str) else None, why)
+    try:
+        feats = build_features(doc, tok, config)
+    except Exception as e:  # a document the featurizer cannot handle must not stop the run
+        logger.debug("featurizing line %d failed", line, exc_info=True)
+        return Prepared(line, None, None, doc.id, f"cannot build features: {e}")
+    return Prepared(line, doc, feats, doc.id, None)
+
+
+def prepare_records(
+    records: Iterable[Record], tok: TokenizerInfo, config: DocuNetConfig
+) -> list[Prepared]:
+    """Parse (JSON bytes/str or dict, format auto-detected) and featurize each record."""
+    out = []
+    for line, rec in records:
+        if isinstance(rec, Mapping):
+            parse = functools.partial(parse_record, rec, line=line)
+        else:
+            raw = rec.encode("utf-8") if isinstance(rec, str) else rec
+            parse = functools.partial(parse_line, raw, line)
+        out.append(_prepare_one(line, parse, tok, config))
+    return out
+
+
+def prepare_lines(
+    chunk: Sequence[tuple[int, bytes]], tok: TokenizerInfo, config: DocuNetConfig
+) -> list[Prepared]:
+    """``prepare_records`` for raw corpus lines (picklable with ``functools.partial``)."""
+    return prepare_records(chunk, tok, config)
+
+
+class Extractor:
+    """Run DocuNet on documents: an exported MODEL_DIR on ONNX Runtime, or any ``Backend``.
+
+    >>> ex = Extractor("model_dir", device="cpu", precision="int8", threads=2)
+    >>> for result in ex.extract(docs):  # Documents or JSONL-style dicts; lazily, in order
+    ...     print(result.id, len(result.triples))
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike,
+        *,
+        device: str = "auto",
+        precision: str = "fp32",
+        threads: int | None = None,
+        verify: bool = True,
+        trt_cache_dir: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        check_choice("precision", precision, PRECISIONS)
+        sessions = SessionConfig(device, threads, precision, trt_cache_dir, verbose)
+        self.spec: ModelSpec | None = ModelSpec.load(model_dir)
+        enc_path, head_path = self.spec.graph_files(precision)
+        if verify:
+            self.spec.verify(precision)
+        tok = TokenizerInfo.from_dir(self.spec.path)
+        backend = OrtGraphs(enc_path, head_path, tok, self.spec.config, sessions)
+        self._setup(backend, self.spec.config, tok, precision)
+
+    @classmethod
+    def from_backend(
+        cls, backend: Backend, config: DocuNetConfig, tok: TokenizerInfo, *, precision: str = "fp32"
+    ) -> Extractor:
+        """An Extractor over another backend (the PyTorch model, a test stub): everything but
+        the batch runner is the same code."""
+        ex = cls.__new__(cls)
+        ex.spec = None
+        ex._setup(backend, config, tok, precision)
+        return ex
+
+    def _setup(
+        self, backend: Backend, config: DocuNetConfig, tok: TokenizerInfo, precision: str
+    ) -> None:
+        self.backend, self.config, self.tok, self.precision = backend, config, tok, precision
+        self.relations = list(config.relations)
+        self.relation_names = dict(config.relation_names)
+        self._order = {r: i for i, r in enumerate(self.relations)}
+
+    @property
+    def provider(self) -> str:
+        return self.backend.provider
+
+    @property
+    def max_batch_docs(self) -> int | None:
+        return self.backend.max_batch_docs
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return self.backend.timings
+
+    # -- stages ----------------------------------------------------------------------------------
+
+    def features(self, doc: Document) -> DocFeatures:
+        return build_features(doc, self.tok, self.config)
+
+    def preparer(self, pool: str = "thread") -> Callable[[Sequence[tuple[int, bytes]]], list]:
+        """``prepare_lines`` bound to this model, for a worker pool: picklable, and with a
+        GIL-releasing tokenizer for ``pool="thread"``."""
+        tok = self.tok.for_threads() if pool == "thread" else self.tok
+        return functools.partial(prepare_lines, tok=tok, config=self.config)
+
+    def run_batch(self, feats: Sequence[DocFeatures]) -> list[np.ndarray]:
+        """Pair logits (Q_i, R) for each document of one batch."""
+        return self.backend.run_batch(feats)
+
+    def plan_batches(
+        self, feats: Sequence[DocFeatures], options: ExtractOptions
+    ) -> list[list[int]]:
+        """Length-sorted batches by token budget (or fixed size); indices into ``feats``."""
+        return plan_batches(
+            feats,
+            self.config.max_length,
+            options.max_tokens,
+            batch_size=options.batch_size,
+            max_docs=self.max_batch_docs,
+        )
+
+    def logits(
+        self, feats: Sequence[DocFeatures], options: ExtractOptions | None = None
+    ) -> list[np.ndarray]:
+        """Pair logits per document, in input order."""
+        out: list[np.ndarray | None] = [None] * len(feats)
+        for idx in self.plan_batches(feats, options or ExtractOptions()):
+            for i, lg in zip(idx, self.run_batch([feats[i] for i in idx]), strict=True):
+                out[i] = lg
+        return out  # type: ignore[return-value]
+
+    def decoder(self, options: ExtractOptions) -> Decoder:
+        """Options resolved against this model's label set (unknown relation ids are an error
+        listing the valid ones)."""
+        allowed = None
+        if options.relations is not None:
+            unknown = [r for r in options.relations if r not in self._order]
+            if unknown:
+                raise ValueError(
+                    f"unknown relation id(s) {', '.join(unknown)}; valid choices: "
+                    f"{', '.join(self.relations)}"
+                )
+            allowed = np.zeros(len(self.relations) + 1, dtype=bool)
+            for r in options.relations:
+                allowed[self._order[r] + 1] = True
+        return Decoder(options.threshold, options.top_k, allowed)
+
+    def decode(
+        self, doc: Document, feats: DocFeatures, logits: np.ndarray, decoder: Decoder
+    ) -> DocumentResult:
+        triples = []
+        for q, r, logit in decode(
+            logits, threshold=decoder.threshold, top_k=decoder.top_k, allowed=decoder.allowed
+        ):
+            h, t = int(feats.pairs[q, 0]), int(feats.pairs[q, 1])
+            rid = self.relations[r - 1]
+            triples.append(
+                Triple(
+                    head=entity_ref(doc, h),
+                    tail=entity_ref(doc, t),
+                    relation=rid,
+                    relation_name=self.relation_names.get(rid, rid),
+                    score=round(sigmoid(logit), 4),
+                )
+            )
+        triples.sort(key=lambda x: (x.head.index, x.tail.index, self._order[x.relation]))
+        return DocumentResult(id=doc.id, triples=triples, meta=doc.meta)
+
+    def infer(
+        self,
+        docs: Sequence[Document],
+        feats: Sequence[DocFeatures],
+        options: ExtractOptions,
+        decoder: Decoder | None = None,
+    ) -> Iterator[list[tuple[int, DocumentResult]]]:
+        """Results of ``docs`` as (index, result), one list per finished batch: documents with
+        no entity pair first (nothing to run), then the batches, the one holding the earliest
+        document first, so that ordered output can start as early as possible."""
+        decoder = decoder or self.decoder(options)
+        empty = [i for i, f in enumerate(feats) if len(f.pairs) == 0]
+        if empty:
+            yield [(i, DocumentResult(docs[i].id, [], docs[i].meta)) for i in empty]
+        todo = [i for i, f in enumerate(feats) if len(f.pairs)]
+        if not todo:
+            return
+        sub = [feats[i] for i in todo]
+        for b in sorted(self.plan_batches(sub, options), key=min):
+            logits = self.run_batch([sub[j] for j in b])
+            done = []
+            for j, lg in zip(b, logits, strict=True):
+                i = todo[j]
+                done.append((i, self.decode(docs[i], feats[i], lg, decoder)))
+            yield done
+
+    # -- whole documents -------------------------------------------------------------------------
+
+    def extract(
+        self,
+        docs: Iterable[Document | Mapping[str, Any]],
+        options: ExtractOptions | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[DocumentResult]:
+        """Results lazily and in input order; documents are read ``sort_window`` at a time and
+        sorted by length into batches. Dicts are parsed like JSONL records (a bad one raises
+        ``DataError`` naming the record and field)."""
+        options = options or ExtractOptions()
+        decoder = self.decoder(options)
+        chunk: list[Document] = []
+        for n, d in enumerate(docs, 1):
+            chunk.append(d if isinstance(d, Document) else parse_record(d, line=n))
+            if len(chunk) >= options.sort_window:
+                yield from self._extract_chunk(chunk, options, decoder, progress)
+                chunk = []
+        if chunk:
+            yield from self._extract_chunk(chunk, options, decoder, progress)
+
+    def _extract_chunk(self, docs, options, decoder, progress) -> Iterator[DocumentResult]:
+        feats = [self.features(d) for d in docs]
+        results: list[DocumentResult | None] = [None] * len(docs)
+        for done in self.infer(docs, feats, options, decoder):
+            for i, r in done:
+                results[i] = r
+        yield from results  # type: ignore[misc]
+        if progress:
+            progress(len(docs))
+
+    def extract_records(
+        self, records: Iterable[Record], options: ExtractOptions | None = None
+    ) -> Iterator[DocumentResult | ErrorRecord]:
+        """The records-level entry point: one result or one error record per record, in input
+        order. Records are ``(line, raw JSON bytes/str or dict)``; bad ones become
+        ``ErrorRecord(line, id, reason)`` and the rest go on."""
+        options = options or ExtractOptions()
+        decoder = self.decoder(options)
+        chunk: list[Record] = []
+        for rec in records:
+            chunk.append(rec)
+            if len(chunk) >= options.sort_window:
+                yield from self._records_chunk(chunk, options, decoder)
+                chunk = []
+        if chunk:
+            yield from self._records_chunk(chunk, options, decoder)
+
+    def _records_chunk(self, chunk, options, decoder) -> Iterator[DocumentResult | ErrorRecord]:
+        items = prepare_records(chunk, self.tok, self.config)
+        good = [k for k, p in enumerate(items) if p.error is None]
+        out: list[DocumentResult | ErrorRecord | None] = [
+            ErrorRecord(p.line, p.id, p.error) if p.error is not None else None for p in items
+        ]
+        docs = [items[k].doc for k in good]
+        feats = [items[k].feats for k in good]
+        for done in self.infer(docs, feats, options, decoder):  # type: ignore[arg-type]
+            for i, r in done:
+                out[good[i]] = r
+        yield from out  # type: ignore[misc]

@@ -1,0 +1,237 @@
+"""The MODEL_DIR contract: what ``docunet-rt export`` writes and the runtime reads (stdlib only).
+
+MODEL_DIR::
+
+    model.json                 self-description (format_version, config, graphs, io, sha256, …)
+    tokenizer.json             the tokenizer the features are built with
+    encoder.<precision>.onnx   windows → hidden (W, L, H), attention rows (W, heads, R, L)
+    head.<precision>.onnx      merged document tensors → pair logits (Q, labels)
+
+Graph names, dtypes and dynamic axes (``GRAPH_IO``) are defined here once: the exporter traces
+with them, ``model.json`` records them, the runtime feeds and reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import DocuNetConfig
+
+MODEL_FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSIONS = (1,)
+MODEL_JSON = "model.json"
+TOKENIZER_JSON = "tokenizer.json"
+GRAPH_NAMES = ("encoder", "head")
+
+# Every graph input/output: dtype and shape; upper-case letters are dynamic dimensions (see
+# DIM_MEANING), lower-case names are fixed by the model config (see graph_shape).
+GRAPH_IO: dict[str, dict[str, tuple[str, str]]] = {
+    "encoder": {
+        "input_ids": ("int64", "W L"),
+        "attention_mask": ("int64", "W L"),
+        "win_rows": ("int64", "W R"),
+        "hidden": ("float32", "W L hidden"),
+        "attention_rows": ("float32", "W heads R L"),
+    },
+    "head": {
+        "hidden": ("float32", "B T hidden"),
+        "mention_att": ("float32", "B P heads T"),
+        "mention_pos": ("int64", "B P"),
+        "entity_mentions": ("int64", "B N M"),
+        "entity_mention_mask": ("float32", "B N M"),
+        "num_entities": ("int64", "B"),
+        "pair_index": ("int64", "Q 3"),
+        "logits": ("float32", "Q labels"),
+    },
+}
+ENCODER_INPUTS = ("input_ids", "attention_mask", "win_rows")
+ENCODER_OUTPUTS = ("hidden", "attention_rows")
+HEAD_INPUTS = (
+    "hidden",
+    "mention_att",
+    "mention_pos",
+    "entity_mentions",
+    "entity_mention_mask",
+    "num_entities",
+    "pair_index",
+)
+HEAD_OUTPUTS = ("logits",)
+GRAPH_SIGNATURE = {
+    "encoder": (ENCODER_INPUTS, ENCODER_OUTPUTS),
+    "head": (HEAD_INPUTS, HEAD_OUTPUTS),
+}
+DIM_MEANING = {
+    "W": "encoder windows in the batch",
+    "L": "window length in wordpieces incl. [CLS]/[SEP] (<= config.max_length)",
+    "R": "attention rows per window (mention starts inside the window, padded)",
+    "B": "documents in the batch",
+    "T": "longest document in wordpieces incl. [CLS]/[SEP]",
+    "P": "mention slots per document (padded)",
+    "N": "entities per document (padded to a multiple of entity_pad_multiple)",
+    "M": "mentions per entity (padded)",
+    "Q": "scored entity pairs in the batch",
+}
+
+
+class ModelDirError(ValueError):
+    """A MODEL_DIR that cannot be used (missing, unsupported version, missing variant)."""
+
+
+def graph_file(graph: str, precision: str) -> str:
+    """File name of one graph variant, e.g. ``encoder.int8.onnx``."""
+    return f"{graph}.{precision}.onnx"
+
+
+def graph_shape(graph: str, name: str, config: DocuNetConfig) -> list[str | int]:
+    """Symbolic shape of one graph input/output, e.g. attention_rows → ["W", 12, "R", "L"]."""
+    fixed = {"hidden": config.hidden_size, "heads": config.num_heads, "labels": config.num_labels}
+    dims = GRAPH_IO[graph][name][1].split()
+    return [int(d) if d.isdigit() else fixed.get(d, d) for d in dims]  # type: ignore[misc]
+
+
+def dynamic_axes(graph: str) -> dict[str, dict[int, str]]:
+    """torch.onnx ``dynamic_axes`` of one graph: {name: {axis: dimension name}}."""
+    return {
+        n: {i: d for i, d in enumerate(shape.split()) if d.isupper()}
+        for n, (_, shape) in GRAPH_IO[graph].items()
+    }
+
+
+def io_description(config: DocuNetConfig) -> dict[str, Any]:
+    """Names, dtypes, shapes and dynamic axes of both graphs, for model.json."""
+    out: dict[str, Any] = {}
+    for graph, (names_in, names_out) in GRAPH_SIGNATURE.items():
+        axes = dynamic_axes(graph)
+        desc = {
+            n: {
+                "dtype": GRAPH_IO[graph][n][0],
+                "shape": graph_shape(graph, n, config),
+                "dynamic_axes": {str(k): v for k, v in axes[n].items()},
+            }
+            for n in (*names_in, *names_out)
+        }
+        out[graph] = {
+            "inputs": {n: desc[n] for n in names_in},
+            "outputs": {n: desc[n] for n in names_out},
+        }
+    out["dims"] = DIM_MEANING
+    out["note"] = "inputs/outputs stay float32/int64 in every precision variant"
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe(
+    model_dir: Path,
+    config: DocuNetConfig,
+    files: dict[str, dict[str, str]],
+    special_tokens: dict[str, int],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The model.json of a MODEL_DIR whose graphs (``files``: precision → graph → file name)
+    and tokenizer.json are already written: the fields the runtime needs, then ``extra``
+    (provenance: exporter, versions, variants …)."""
+    return {
+        "format_version": MODEL_FORMAT_VERSION,
+        "config": config.to_dict(),
+        "labels": ["NA", *config.relations],
+        "relation_names": dict(config.relation_names),
+        "markers": config.markers,
+        "windows": {
+            "max_length": config.max_length,
+            "overlap": config.window_overlap,
+            "stride": config.max_length - 2 - config.window_overlap,
+        },
+        "graphs": files,
+        "sha256": {f: file_sha256(model_dir / f) for g in files.values() for f in g.values()},
+        "special_tokens": dict(special_tokens),
+        "tokenizer": TOKENIZER_JSON,
+        "io": io_description(config),
+        **extra,
+    }
+
+
+def write_model_json(model_dir: Path, description: dict[str, Any]) -> Path:
+    """Write model.json atomically (a reader sees no file or the whole file)."""
+    tmp = model_dir / (MODEL_JSON + ".tmp")
+    tmp.write_text(json.dumps(description, indent=2, default=str))
+    return tmp.replace(model_dir / MODEL_JSON)
+
+
+@dataclass
+class ModelSpec:
+    """A MODEL_DIR as read from its model.json."""
+
+    path: Path
+    config: DocuNetConfig
+    graphs: dict[str, dict[str, str]]  # precision -> {"encoder": file, "head": file}
+    sha256: dict[str, str]  # file -> digest
+    meta: dict[str, Any]
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike) -> ModelSpec:
+        p = Path(model_dir)
+        f = p / MODEL_JSON
+        if not p.is_dir():
+            raise ModelDirError(
+                f"model directory {p} does not exist (create it with docunet-rt export)"
+            )
+        if not f.is_file():
+            raise ModelDirError(
+                f"{p} is not an exported model: no model.json (run docunet-rt export)"
+            )
+        try:
+            meta = json.loads(f.read_text())
+        except json.JSONDecodeError as e:
+            raise ModelDirError(f"{f} is corrupt: {e}") from e
+        version = meta.get("format_version")
+        if version not in SUPPORTED_FORMAT_VERSIONS:
+            raise ModelDirError(
+                f"{f}: format_version {version!r} is not supported by this docunet-rt "
+                f"(supported: {', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}); re-export the model"
+            )
+        return cls(
+            path=p,
+            config=DocuNetConfig.from_dict(meta["config"]),
+            graphs=meta["graphs"],
+            sha256=meta.get("sha256", {}),
+            meta=meta,
+        )
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / self.meta.get("tokenizer", TOKENIZER_JSON)
+
+    def graph_files(self, precision: str) -> tuple[Path, Path]:
+        """(encoder, head) files of one precision variant; ModelDirError naming the variants
+        present when it is missing."""
+        if precision not in self.graphs:
+            have = ", ".join(sorted(self.graphs)) or "none"
+            raise ModelDirError(
+                f"{self.path} has no {precision!r} variant; variants present: {have} "
+                f"(export it with docunet-rt export --precision {precision})"
+            )
+        g = self.graphs[precision]
+        enc, head = self.path / g["encoder"], self.path / g["head"]
+        for x in (enc, head):
+            if not x.is_file():
+                raise ModelDirError(f"{x} is listed in model.json but missing")
+        return enc, head
+
+    def verify(self, precision: str) -> None:
+        """Check the graphs' sha256 against model.json (a truncated copy fails loudly)."""
+        for x in self.graph_files(precision):
+            want = self.sha256.get(x.name)
+            if want and file_sha256(x) != want:
+                raise ModelDirError(f"{x} does not match the sha256 in model.json (corrupt copy?)")

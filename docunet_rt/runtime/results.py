@@ -1,0 +1,65 @@
+"""What extraction returns: triples per document, and error records for input it rejects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..data.document import Document
+
+
+@dataclass
+class EntityRef:
+    index: int  # position in the document's entity list (vertexSet / entities)
+    name: str
+    type: str
+
+
+@dataclass
+class Triple:
+    head: EntityRef
+    tail: EntityRef
+    relation: str  # id
+    relation_name: str
+    score: float  # sigmoid(logit), rounded to 4 decimals
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "head": vars(self.head),
+            "tail": vars(self.tail),
+            "relation": {"id": self.relation, "name": self.relation_name},
+            "score": self.score,
+        }
+
+
+@dataclass
+class DocumentResult:
+    id: str
+    triples: list[Triple] = field(default_factory=list)
+    meta: Any = None  # the input record's ``meta``, copied unchanged
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "triples": [t.to_dict() for t in self.triples]}
+        if self.meta is not None:
+            d["meta"] = self.meta
+        return d
+
+
+@dataclass
+class ErrorRecord:
+    """An input record that was rejected: its 1-based line, its id when it could be read, and
+    the reason (naming the field)."""
+
+    line: int
+    id: str | None
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "id": self.id, "error": self.error}
+
+
+def entity_ref(doc: Document, i: int) -> EntityRef:
+    e = doc.entities[i]
+    return EntityRef(
+        index=i, name=e.name or (e.mentions[0].name if e.mentions else ""), type=e.type
+    )
