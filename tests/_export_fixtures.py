@@ -64,7 +64,7 @@ def source_model(export_checkpoint):
 @pytest.fixture(scope="session")
 def parity_docs(source_model):
     """The parity grid: entity counts 1, 2, 19, 43, 100, each short and multi-window."""
-    from docunet_rt.export.parity import synthetic_documents
+    from docunet_rt.synth import synthetic_documents
 
     model, tok = source_model
     return synthetic_documents(tok, model.config.max_length)

@@ -27,7 +27,7 @@ for _p in (REPO, REPO / "tests"):  # script use (docunet_rt, conftest)
 from conftest import tiny_model, tiny_tokenizer  # noqa: E402
 
 from docunet_rt.config import DocuNetConfig  # noqa: E402
-from docunet_rt.features import TokenizerInfo, build_features  # noqa: E402
+from docunet_rt.features import TokenizerInfo  # noqa: E402
 from docunet_rt.runtime import ExtractOptions, Extractor  # noqa: E402
 
 RELATIONS = ["P1", "P2", "P3", "P4"]
@@ -46,30 +46,17 @@ def make_tokenizer():
     return tiny_tokenizer(VOCAB, pair=True)
 
 
-class StubExtractor:
-    """Real features, plan_batches and decode; fake logits that depend only on the document."""
+class StubBackend:
+    """Fake logits that depend only on the document (not on its batch), after an optional delay;
+    records the batch sizes it ran."""
 
-    precision = "fp32"
-    max_batch_docs = None  # as a CPU Extractor
+    provider = "stub"
+    max_batch_docs = None  # as a CPU session
 
-    def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
-        self.config = DocuNetConfig(
-            relations=list(RELATIONS),
-            relation_names=dict(RELATION_NAMES),
-            max_length=32,
-            window_overlap=8,
-        )
-        self.tok = TokenizerInfo.from_tokenizer(make_tokenizer())
-        self.relations = list(RELATIONS)
-        self.relation_names = dict(RELATION_NAMES)
+    def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.batches: list[int] = []
-
-    def features(self, doc):
-        return build_features(doc, self.tok, self.config)
-
-    def plan_batches(self, feats, options):
-        return Extractor.plan_batches(self, feats, options)  # type: ignore[arg-type]
+        self.timings = {"encoder": 0.0, "merge": 0.0, "head": 0.0}
 
     def run_batch(self, feats):
         if self.delay:
@@ -78,13 +65,23 @@ class StubExtractor:
         out = []
         for f in feats:
             rng = np.random.default_rng(zlib.crc32(f.wordpieces.tobytes()))
-            out.append(
-                (rng.normal(size=(len(f.pairs), len(self.relations) + 1)) * 2).astype(np.float32)
-            )
+            out.append((rng.normal(size=(len(f.pairs), len(RELATIONS) + 1)) * 2).astype(np.float32))
         return out
 
-    def decode(self, doc, feats, logits, options: ExtractOptions):
-        return Extractor.decode(self, doc, feats, logits, options)  # type: ignore[arg-type]
+
+def stub_config() -> DocuNetConfig:
+    return DocuNetConfig(
+        relations=list(RELATIONS),
+        relation_names=dict(RELATION_NAMES),
+        max_length=32,
+        window_overlap=8,
+    )
+
+
+def StubExtractor(delay: float = 0.0) -> Extractor:  # noqa: N802 - reads like the class it was
+    """The real runtime Extractor (features, batching, decoding) over a StubBackend."""
+    tok = TokenizerInfo.from_tokenizer(make_tokenizer())
+    return Extractor.from_backend(StubBackend(delay), stub_config(), tok)
 
 
 def build_model_dir(tmp: Path, precisions: str = "fp32,int8") -> Path:

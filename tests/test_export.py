@@ -188,9 +188,9 @@ def test_parity_matches_direct_pytorch_forward(exported, source_model):
     import torch
 
     from docunet_rt.decode import decode
-    from docunet_rt.export.parity import synthetic_document, vocabulary_words
     from docunet_rt.features import build_features, collate
     from docunet_rt.model import batch_to_tensors
+    from docunet_rt.synth import synthetic_document, vocabulary_words
 
     model_dir, _ = exported
     model, tok = source_model
@@ -364,7 +364,7 @@ def write_docs(path: Path, docs) -> Path:
 
 
 def test_cli_parity_command(cli, exported, export_checkpoint, source_model, tmp_path):
-    from docunet_rt.export.parity import synthetic_document, vocabulary_words
+    from docunet_rt.synth import synthetic_document, vocabulary_words
 
     app, runner = cli
     words = vocabulary_words(source_model[1])
@@ -388,9 +388,9 @@ def test_extractor_runs_without_torch(exported, source_model, tmp_path):
     import torch
 
     from docunet_rt.decode import decode
-    from docunet_rt.export.parity import synthetic_document, vocabulary_words
     from docunet_rt.features import build_features, collate
     from docunet_rt.model import batch_to_tensors
+    from docunet_rt.synth import synthetic_document, vocabulary_words
 
     model, tok = source_model
     words = vocabulary_words(tok)

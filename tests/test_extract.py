@@ -7,7 +7,6 @@ the document), so they need no exported model; the end-to-end tests export a tin
 from __future__ import annotations
 
 import gzip
-import importlib
 import io
 import os
 import signal
@@ -247,7 +246,7 @@ def test_output_is_in_input_order_and_byte_identical(tmp_path, corpus300, refere
     assert (tmp_path / "e").read_bytes() == reference[1]
     assert (s.docs, s.errors, s.lines) == (298, 2, 300)
     if kw.get("pool") != "process":
-        assert max(ex.batches) > 1  # really batched
+        assert max(ex.backend.batches) > 1  # really batched
 
 
 def test_output_follows_input_order_not_length_order(tmp_path, reference):
@@ -328,16 +327,39 @@ def test_relations_min_score_and_top_k_filter(tmp_path, corpus300):
             {"options": ExtractOptions(relations=["P1", "Q9"])},
             r"unknown relation id\(s\) Q9; valid choices: P1, P2, P3, P4",
         ),
-        ({"options": ExtractOptions(relations=[])}, "no relation ids given; valid choices: P1"),
-        ({"options": ExtractOptions(min_score=1.5)}, r"min_score must be in \(0, 1\)"),
-        ({"options": ExtractOptions(top_k=0)}, "top_k must be >= 1"),
         ({"pool": "fork"}, "unknown pool 'fork'; valid choices: thread, process"),
         ({"workers": -1}, "workers must be >= 0"),
     ],
 )
 def test_bad_options_raise_listing_valid_choices(tmp_path, kw, match):
+    (tmp_path / "o").write_bytes(b"keep")
     with pytest.raises(ValueError, match=match):
         run(tmp_path, [TEXT], **kw)
+    assert (tmp_path / "o").read_bytes() == b"keep"  # refused before OUT is opened
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"relations": []}, "relations: no relation ids given"),
+        ({"relations": " , "}, "relations: no relation ids given"),
+        ({"min_score": 1.5}, r"min_score must be between 0 and 1 \(exclusive\), got 1.5"),
+        ({"min_score": 0.0}, r"min_score must be between 0 and 1"),
+        ({"top_k": 0}, "top_k must be an integer >= 1, got 0"),
+        ({"max_tokens": -5}, "max_tokens must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"sort_window": 0}, "sort_window must be an integer >= 1"),
+    ],
+)
+def test_extract_options_are_validated_when_built(kw, match):
+    with pytest.raises(ValueError, match=match):
+        ExtractOptions(**kw)
+
+
+def test_extract_options_normalise_relations():
+    assert ExtractOptions(relations=["P1", " P2"]).relations == ("P1", "P2")
+    assert ExtractOptions(relations="P1, P2").relations == ("P1", "P2")
+    assert ExtractOptions().threshold == 0.0  # min_score 0.5: the model's own decision
 
 
 def test_missing_corpus_fails_before_touching_out(tmp_path):
@@ -609,14 +631,6 @@ def test_cli_fatal_errors_exit_1_with_one_line(cli, tmp_path, monkeypatch):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_cli_constants_mirror_the_runtime():
-    from docunet_rt import runtime
-
-    assert extract_cmd.DEVICES == runtime.DEVICES
-    assert extract_cmd.PRECISIONS == runtime.PRECISIONS
-    assert extract_cmd.DEFAULT_MAX_TOKENS == runtime.DEFAULT_MAX_TOKENS
-
-
 def test_no_torch_on_the_extraction_path(tmp_path):
     c = write_jsonl(
         tmp_path / "c.jsonl", [TEXT, DOCRED, docred_record(__import__("random").Random(0), 1, 3)]
@@ -638,10 +652,8 @@ def test_no_torch_on_the_extraction_path(tmp_path):
 def test_cli_progress_on_a_terminal(cli, tmp_path, monkeypatch):
     from rich.console import Console
 
-    cli_main = importlib.import_module("docunet_rt.cli.main")
-
     con = Console(stderr=True, force_terminal=True, width=120)
-    monkeypatch.setattr(cli_main, "console", con)
+    monkeypatch.setattr(extract_cmd, "console", con)
     c = write_jsonl(tmp_path / "c.jsonl", corpus_records(40))
     assert extract_cmd.count_lines(str(c)) == 40
     assert extract_cmd.count_lines("-") is None

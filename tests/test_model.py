@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import random_document, tiny_config, tiny_model
+from conftest import random_document, tiny_config, tiny_encoder, tiny_model
 
 from docunet_rt.data import Document, Entity, Label, Mention
 from docunet_rt.decode import decode, score_to_logit
-from docunet_rt.features import build_features, collate, merge_windows, plan_windows
+from docunet_rt.features import build_features, collate, plan_windows
 from docunet_rt.model import (
     Encoder,
     UNet,
@@ -19,6 +19,7 @@ from docunet_rt.model import (
 from docunet_rt.model import (
     merge_windows as t_merge,
 )
+from docunet_rt.runtime.merge import merge_windows
 
 INDEX = {"r1": 1, "r2": 2, "r3": 3}
 
@@ -203,3 +204,16 @@ def test_no_unet_ablation_runs(rng):
     model, tok = tiny_model(use_unet=False)
     [lg] = logits_for(model, tok, [random_document(rng, 40, 6)])
     assert lg.shape == (30, 4)
+
+
+def test_build_model_fits_a_copy_of_the_config_to_the_encoder():
+    from docunet_rt.checkpoint import build_model
+    from docunet_rt.config import DocuNetConfig
+
+    given = tiny_config(max_length=512, window_overlap=128, hidden_size=7, num_heads=1)
+    before = DocuNetConfig.from_dict(given.to_dict())
+    model = build_model(given, tiny_encoder(0, max_positions=64))
+    assert given == before  # the caller's config is not changed
+    c = model.config
+    assert (c.hidden_size, c.num_heads, c.max_length) == (32, 4, 64)  # from the encoder
+    assert c.window_overlap == (64 - 2) // 4  # 128 does not fit a 64-position window

@@ -79,8 +79,6 @@ def predict(
     console.print(f"wrote {n} predicted relations to {out}")
 
 
-
-
 def register(app: typer.Typer) -> None:
     """Add ``evaluate`` and ``predict`` to the ``docunet-rt`` app."""
     app.command("evaluate")(evaluate)

@@ -128,8 +128,6 @@ def train(
     )
 
 
-
-
 def register(app: typer.Typer) -> None:
     """Add ``train`` to the ``docunet-rt`` app."""
     app.command("train")(train)

@@ -61,6 +61,8 @@ EXPORTERS = ("torchscript", "dynamo")
 OPSET_RANGES = {"torchscript": (14, 20), "dynamo": (18, 20)}
 DEFAULT_OPSET = 17
 DEFAULT_PRECISIONS = ("fp32", "int8")
+
+
 def parse_precisions(value: str | Sequence[str]) -> list[str]:
     """``"fp32,int8"`` or a list → validated, de-duplicated precisions in the given order."""
     items = value.split(",") if isinstance(value, str) else list(value)
