@@ -19,7 +19,8 @@ from docunet_rt.data import read_documents
 from docunet_rt.evaluate import evaluate_path
 from docunet_rt.export import export_model
 from docunet_rt.export.onnx import load_source
-from docunet_rt.export.parity import check_parity, synthetic_documents
+from docunet_rt.export.parity import check_parity
+from docunet_rt.synth import synthetic_documents
 
 DEFAULT_INT8 = "per_channel_reduce_range"  # what `docunet-rt export` writes by default
 INT8_SETTINGS = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import REPO, data_dir, envelope, need, write_result
 
-from docunet_rt.features import DEFAULT_MAX_TOKENS
+from docunet_rt.options import DEFAULT_MAX_TOKENS
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from common import RESULTS
 
-from docunet_rt.cli.bench_cmd import headline_table, markdown_table
+from docunet_rt.bench import headline_table, markdown_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

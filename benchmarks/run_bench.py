@@ -22,9 +22,8 @@ from pathlib import Path
 
 from common import RESULTS, data_dir
 
-from docunet_rt.bench import CPU_RUNTIMES, GPU_RUNTIMES, BenchOptions, run_bench
-from docunet_rt.cli.bench_cmd import write_outputs
-from docunet_rt.features import DEFAULT_MAX_TOKENS
+from docunet_rt.bench import BenchOptions, run_bench, write_outputs
+from docunet_rt.options import DEFAULT_MAX_TOKENS, RUNTIMES
 
 
 def main() -> None:
@@ -42,7 +41,7 @@ def main() -> None:
     ap.add_argument("--labelled-docs", type=int, default=None, help="default --docs; 0 = all")
     ap.add_argument("--threads", type=int, default=None, help="default: usable cores")
     ap.add_argument("--repeats", type=int, default=None, help="default 3")
-    ap.add_argument("--runtimes", default=",".join([*CPU_RUNTIMES, *GPU_RUNTIMES]))
+    ap.add_argument("--runtimes", default=",".join(RUNTIMES), help="|".join(RUNTIMES))
     ap.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-scaling", action="store_true")

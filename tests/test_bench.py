@@ -3,6 +3,7 @@ analytic FLOP counter (by hand and against torch's FlopCounterMode), make_tables
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import typer
 from conftest import random_document
 from typer.testing import CliRunner
 
-from docunet_rt import bench
+from docunet_rt import bench, options
 from docunet_rt.cli import bench_cmd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def quick_run(tiny) -> tuple[dict, dict]:
         runtimes=RUNTIMES, name="tiny_quick", command="pytest tests/test_bench.py",
     )  # fmt: skip
     result = bench.run_bench(opts)
-    files = bench_cmd.write_outputs(result, tiny["root"] / "results", "tiny_quick")
+    files = bench.write_outputs(result, tiny["root"] / "results", "tiny_quick")
     return result, files
 
 
@@ -173,4 +174,33 @@ def test_cli_rejects_unknown_runtime(tiny):
     args = ["bench", "--model", str(tiny["model"]), "--checkpoint", str(tiny["ckpt"])]
     res = CliRunner().invoke(app, [*args, "--corpus", str(tiny["corpus"]), "--runtimes", "tvm"])
     assert res.exit_code == 2 and "unknown runtime" in res.output
-    assert bench_cmd.RUNTIMES == (*bench.CPU_RUNTIMES, *bench.GPU_RUNTIMES)
+    # the valid choices listed are options.RUNTIMES, the one tuple the library also checks
+    assert f"valid choices: {', '.join(options.RUNTIMES)}" in " ".join(
+        res.output.replace("│", " ").split()
+    )
+
+
+def test_runtime_choices_come_from_options():
+    """The CLI, the harness and the package all use options.RUNTIMES (no mirrored copy)."""
+    assert bench_cmd.RUNTIMES is options.RUNTIMES
+    assert bench.RUNTIMES is options.RUNTIMES
+    assert bench.CPU_RUNTIMES is options.CPU_RUNTIMES
+    assert bench.GPU_RUNTIMES is options.GPU_RUNTIMES
+    default = inspect.signature(bench_cmd.bench).parameters["runtimes"].default.default
+    assert default == ",".join(options.RUNTIMES)
+    assert tuple(bench.BenchOptions(model="m", checkpoint="c", corpus="x").runtimes) == (
+        options.RUNTIMES
+    )
+    with pytest.raises(ValueError, match="valid choices: " + ", ".join(options.RUNTIMES)):
+        bench.BenchOptions(model="m", checkpoint="c", corpus="x", runtimes=["tvm"]).resolved()
+
+
+def test_envelope_and_formula(tmp_path, monkeypatch):
+    """The envelope comes from docunet_rt.bench.envelope (benchmarks/common.py re-exports it;
+    tests/test_architecture.py checks that the package never reaches into benchmarks/)."""
+    env = bench.harness.envelope("cmd", kind="x")
+    assert env["command"] == "cmd" and env["kind"] == "x" and env["machine"]["cores"] >= 1
+    assert env["git_commit"] == bench.envelope.git_commit()  # the source tree's repository
+    monkeypatch.setattr(bench.envelope, "SOURCE_ROOT", tmp_path)  # no repository around it
+    assert bench.envelope.git_commit() is None
+    assert bench.FORMULA.startswith("(multiply-add = 2)") and "layers" in bench.FORMULA
