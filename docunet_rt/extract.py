@@ -8,25 +8,30 @@ Input lines (``.jsonl``, ``.jsonl.gz`` or ``-`` for stdin) are auto-detected per
 
 A document's id is its ``id``, else its ``title``, else its 1-based line number; ``meta`` is
 copied to its output line. A bad line becomes an error record ``{"line", "id", "error"}`` and
-the run goes on (``strict`` stops at the first one).
+the run goes on (``strict`` stops at the first one); so does a line or document over the bounds
+of ``ExtractOptions`` (bytes, wordpieces, entities, head memory) and a document the model fails
+on by itself.
 
-This module is corpus I/O only: reading lines, the worker pool, the ordered writer and resume.
-The pipeline itself is the runtime's (``runtime.Extractor``): a worker pool (threads by default)
-runs ``Extractor.preparer`` (parse + featurize) on the next windows of lines while the main thread
-runs ``Extractor.infer`` (length-sorted batches → model → decoding) on the current one. Results
-are written in input order as soon as every earlier line is done, and flushed after every batch.
+This module is the job around the runtime: reading lines (``corpus.LineReader``), the worker
+pool, the ordered writer and resume. The pipeline is the runtime's (``runtime.Extractor``): the
+pool runs ``Extractor.preparer`` (parse + featurize) on the next windows of lines while the main
+thread runs ``Extractor.infer`` (length-sorted batches → model → decoding) on the current one.
+Results are written in input order as soon as every earlier line is done, flushed per batch.
 
-Resume: ``OUT.progress`` (JSON, replaced atomically after a flush, at most every STATE_INTERVAL
-seconds) records the input lines fully handled and the byte sizes of OUT and the error file at
-that moment. Bytes past those sizes were written by a run that died before recording them, so
-``resume`` truncates both files to the recorded sizes and skips the recorded number of lines.
+Resume: lines are handled in windows (16, 32, 64 … ``sort_window`` lines). After each window
+``OUT.progress`` (JSON, replaced atomically) records the lines handled, the byte sizes of OUT and
+the error file, the fingerprint of the corpus bytes read so far (size + SHA-256), the model and
+the options. ``resume`` refuses another corpus, model or options, truncates both files to the
+recorded sizes (dropping what a killed run wrote after its last record), and goes on with the
+same windows, hence the same batches: the output is the same bytes as a run that never stopped,
+for every precision. A finished run whose corpus has grown since continues with the new lines.
 numpy, tokenizers, orjson and (through the extractor) onnxruntime only: never torch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
+import itertools
 import logging
 import multiprocessing
 import os
@@ -35,7 +40,6 @@ import re
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -44,10 +48,11 @@ from typing import IO, Any
 
 import orjson
 
+from .corpus import LineReader, is_dash, open_corpus, read_corpus_lines, source_name
 from .data import DataError, Document, parse_line
 from .options import POOLS, ExtractOptions, check_choice
 from .runtime.extractor import Decoder, Extractor, Prepared
-from .runtime.results import ErrorRecord
+from .runtime.results import ErrorRecord, Failure
 
 __all__ = [
     "ExtractSummary",
@@ -61,13 +66,13 @@ __all__ = [
 
 logger = logging.getLogger("docunet_rt")
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 CHUNK_LINES = 16  # lines per worker task
 FIRST_WINDOW = 16  # windows ramp up 16, 32, 64 ... sort_window lines: early first output
 PREFETCH = 2  # windows queued ahead of the one being inferred (memory: ~4 windows of lines)
-STATE_INTERVAL = 0.25  # seconds between OUT.progress updates (an update costs ~1-3 ms on ext4)
 _Path = str | os.PathLike
 _ID_PREFIX = re.compile(rb'\{"id":("(?:[^"\\]|\\.)*")')  # an output line's id, as JSON
+_COUNTS = ("lines", "docs", "triples", "errors")
 
 
 class RejectedLine(DataError):
@@ -89,60 +94,6 @@ class ExtractSummary:
     time_to_first_output: float | None = None  # seconds until the first result line was flushed
     lines: int = 0  # input lines fully handled (the line number of the last one)
     resumed_docs: int = 0  # documents already in OUT when a resumed run started
-
-
-def _is_dash(x: Any) -> bool:
-    return isinstance(x, str | os.PathLike) and os.fspath(x) == "-"
-
-
-def open_corpus(corpus: _Path | IO[bytes]) -> IO[bytes]:
-    """A binary line stream over a file, ``-`` (stdin) or a binary file object; gzip is detected
-    from the magic bytes. Raises ``FileNotFoundError``/``OSError`` for an unreadable file."""
-    if _is_dash(corpus):
-        raw: IO[bytes] = sys.stdin.buffer
-    elif hasattr(corpus, "read"):
-        raw = corpus  # type: ignore[assignment]
-    else:
-        p = Path(corpus)  # type: ignore[arg-type]
-        if not p.exists():
-            raise FileNotFoundError(f"corpus {p} does not exist")
-        if p.is_dir():
-            raise IsADirectoryError(f"corpus {p} is a directory, not a .jsonl or .jsonl.gz file")
-        raw = open(p, "rb")  # noqa: SIM115 - closed by the caller
-    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    if not hasattr(raw, "peek") and raw.seekable():
-        pos, head = raw.tell(), raw.read(2)
-        raw.seek(pos)
-    if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw
-
-
-def _iter_lines(fh: IO[bytes], source: str) -> Iterator[tuple[int, bytes]]:
-    n = 0
-    try:
-        for n, raw in enumerate(fh, 1):  # noqa: B007 - n is read in the except clause
-            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            raw = raw.rstrip(b"\r\n")
-            if raw.strip():
-                yield n, raw
-    except (EOFError, OSError, zlib.error) as e:
-        raise DataError(f"cannot read the corpus: {e}", source=source, line=n + 1) from None
-
-
-def read_corpus_lines(corpus: _Path | IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Lazily ``(line_no, raw bytes)`` of each non-blank line of a .jsonl[.gz] file or ``-``."""
-    fh = open_corpus(corpus)
-    try:
-        yield from _iter_lines(fh, _source_name(corpus))
-    finally:
-        if fh is not corpus and not _is_dash(corpus):
-            fh.close()
-
-
-def _source_name(corpus: Any) -> str:
-    return "<stdin>" if _is_dash(corpus) else str(getattr(corpus, "name", corpus))
 
 
 _Lines = list[tuple[int, bytes]]
@@ -169,6 +120,33 @@ def progress_path(out: _Path) -> Path:
     return Path(os.fspath(out) + ".progress")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    with contextlib.suppress(OSError):
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    return False
+
+
+def refuse_overwriting_input(corpus: Any, out: Any, errors: Any) -> None:
+    """ValueError when OUT, the error file or the progress file is the corpus itself (same path
+    or same inode): checked before anything is opened for writing."""
+    if is_dash(corpus) or hasattr(corpus, "read"):
+        return
+    src = Path(corpus)
+    targets = []
+    if not is_dash(out) and not hasattr(out, "write"):
+        targets += [("OUT", Path(out)), ("the progress file", progress_path(out))]
+    if errors is not None and not hasattr(errors, "write"):
+        targets.append(("the error file", Path(errors)))
+    for what, path in targets:
+        if _same_file(path, src):
+            raise ValueError(
+                f"{what} {path} is the input corpus {src}; refusing to overwrite it "
+                "(choose another output path)"
+            )
+
+
 @dataclass(slots=True)
 class _Slot:
     line: int
@@ -183,7 +161,7 @@ def _error_line(line: int, doc_id: str | None, reason: str) -> bytes:
 
 
 class _Job:
-    """The ordered writer: results and error records in input order, the resume state."""
+    """The ordered writer: results and error records in input order, and the resume state."""
 
     def __init__(
         self,
@@ -192,52 +170,36 @@ class _Job:
         options: ExtractOptions,
         errors: _Path | IO[bytes] | None,
         strict: bool,
-        resume: bool,
         progress: Callable[[ExtractSummary], None] | None,
     ) -> None:
         self.ex, self.options, self.strict, self.progress = extractor, options, strict, progress
         self.decoder: Decoder = extractor.decoder(options)  # relation ids checked once
         self.t0, self.s, self.seen = time.perf_counter(), ExtractSummary(), set[str]()
-        self.skip = self.out_bytes = self.err_bytes = self.resumed_triples = 0
-        self.complete, self.last_commit, self.committed_lines = False, 0.0, 0
+        self.out_bytes = self.err_bytes = self.resumed_triples = self.windows = 0
+        self.complete = False
         # what decides the output bytes besides the input (checked on resume)
-        rels = list(options.relations) if options.relations is not None else None
-        self.settings = dict(min_score=options.min_score, top_k=options.top_k, relations=rels)
-        self.settings["precision"] = extractor.precision
+        self.settings = {"model": extractor.fingerprint(), "options": options.to_dict()}
+        self.state: dict[str, Any] | None = None  # the resume state read from OUT.progress
+        self.mark: dict[str, Any] = {}  # the state at the last window boundary
+        self.reader: LineReader | None = None
         self.own: list[IO[bytes]] = []  # files this job opened (and closes)
-        self.state_path: Path | None = None
-        self.err_key: str | None = None
-        out_is_path = not hasattr(out, "write") and not _is_dash(out)
-        if resume and not out_is_path:
-            raise ValueError("resume needs OUT to be a file (not - or a stream)")
+        self.out_path = None if is_dash(out) or hasattr(out, "write") else Path(out)  # type: ignore[arg-type]
+        self.state_path = progress_path(self.out_path) if self.out_path else None
         err_is_path = errors is not None and not hasattr(errors, "write")
-        if err_is_path and out_is_path and Path(errors).resolve() == Path(out).resolve():
+        if err_is_path and self.out_path and Path(errors).resolve() == self.out_path.resolve():  # type: ignore[arg-type]
             raise ValueError("the error file must differ from OUT")
-        self.errors_path = Path(errors) if err_is_path else None
-        self.err_fh: IO[bytes] | None = None if err_is_path else errors
-        if not out_is_path:
-            self.out_fh: IO[bytes] = sys.stdout.buffer if _is_dash(out) else out
-            return
-        out = Path(out)
-        self.state_path = progress_path(out)
+        self.errors_path = Path(errors) if err_is_path else None  # type: ignore[arg-type]
+        self.err_fh: IO[bytes] | None = None if err_is_path else errors  # type: ignore[assignment]
         self.err_key = str(self.errors_path.resolve()) if self.errors_path else None
-        if resume and self._load_state(out):
-            return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.commit()  # first, so that a kill at any later point leaves a resumable state
-        self.out_fh = self._open(out, "wb")
-        if self.errors_path is not None:
-            self.errors_path.unlink(missing_ok=True)
+        self.out_fh: IO[bytes] = sys.stdout.buffer if is_dash(out) else out  # type: ignore[assignment]
 
-    def _open(self, path: Path, mode: str) -> IO[bytes]:
-        fh = open(path, mode)  # noqa: SIM115
-        self.own.append(fh)
-        return fh
+    # -- starting ----------------------------------------------------------------------------------
 
-    def _load_state(self, out: Path) -> bool:
-        """Resume from OUT.progress; False if there is none (a fresh start)."""
-        sp = self.state_path
-        assert sp is not None
+    def read_state(self) -> bool:
+        """Load and check OUT.progress for a resume (nothing is written); False: start afresh."""
+        out, sp = self.out_path, self.state_path
+        if out is None or sp is None:
+            raise ValueError("resume needs OUT to be a file (not - or a stream)")
         if not sp.exists():
             if out.exists() and out.stat().st_size > 0:
                 why = f"{out} exists but {sp} does not (not written by docunet-rt extract?)"
@@ -246,43 +208,106 @@ class _Job:
             return False
         try:
             st = orjson.loads(sp.read_bytes())
-            lines, ob, eb = int(st["lines"]), int(st["out_bytes"]), int(st["err_bytes"])
+            for k in (*_COUNTS, "out_bytes", "err_bytes", "windows", "corpus_bytes"):
+                st[k] = int(st[k])
+            str(st["corpus_sha256"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            why = f"{sp} is corrupt ({e})"
+            why = f"{sp} is corrupt or from an older docunet-rt ({e})"
             raise ValueError(f"cannot resume: {why}; rerun without --resume") from None
         sizes = [p.stat().st_size if p and p.exists() else 0 for p in (out, self.errors_path)]
+        theirs, ours = st.get("settings") or {}, self.settings
         for bad, why in (
             (st.get("version") != STATE_VERSION, f"{sp} has unsupported version {st.get('version')!r}"),
-            (st.get("settings") != self.settings, f"{out} was started with {st.get('settings')}, this run has {self.settings}; use the same options or rerun without --resume"),
+            (theirs.get("model") != ours["model"], f"{out} was written by another model or precision ({theirs.get('model')}); this run has {ours['model']}"),
+            (theirs.get("options") != ours["options"], f"{out} was started with options {theirs.get('options')}; this run has {ours['options']}; use the same options or rerun without --resume"),
             (st.get("errors_path") != self.err_key, f"the first run wrote error records to {st.get('errors_path')}, this run would write them to {self.err_key}"),
-            (sizes[0] < ob, f"{out} is shorter than {sp} records ({sizes[0]} < {ob})"),
-            (self.errors_path is not None and sizes[1] < eb, f"{self.errors_path} is shorter than {sp} records ({sizes[1]} < {eb})"),
+            (sizes[0] < st["out_bytes"], f"{out} is shorter than {sp} records ({sizes[0]} < {st['out_bytes']})"),
+            (self.errors_path is not None and sizes[1] < st["err_bytes"], f"{self.errors_path} is shorter than {sp} records ({sizes[1]} < {st['err_bytes']})"),
         ):  # fmt: skip
             if bad:
                 raise ValueError(f"cannot resume: {why}")
-        os.truncate(out, ob)  # drop what a killed run wrote after its last recorded state
+        self.state = st
+        return True
+
+    def check_corpus(self, lines: Iterator[tuple[int, bytes]], reader: LineReader) -> bool:
+        """Read the corpus up to where the resumed run stopped and compare its fingerprint;
+        ValueError if it is another corpus. True if lines remain after that point."""
+        st = self.state
+        assert st is not None
+        last = 0
+        for n, _ in lines if st["lines"] else ():
+            last = n
+            if n >= st["lines"]:
+                break
+        if last < st["lines"]:
+            raise ValueError(
+                f"cannot resume: the corpus ends at line {last}, but the run in {self.out_path} "
+                f"had handled {st['lines']} lines (another or a truncated corpus?)"
+            )
+        size, sha = reader.mark(st["lines"])
+        if (size, sha) != (st["corpus_bytes"], st["corpus_sha256"]):
+            raise ValueError(
+                f"cannot resume: the first {st['lines']} lines of the corpus are not the ones the "
+                f"run in {self.out_path} read (another corpus, or it changed); rerun without "
+                "--resume to start over"
+            )
+        return True
+
+    def open(self, resume: bool) -> None:
+        """Open OUT (truncated to the resume point, or new) and record the first state."""
+        if self.out_path is None:
+            return
+        out = self.out_path
+        if self.state is None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.out_fh = self._open(out, "wb")
+            if self.errors_path is not None:
+                self.errors_path.unlink(missing_ok=True)
+            self.snapshot()
+            self.commit()  # first, so that a kill at any later point leaves a resumable state
+            return
+        st = self.state
+        os.truncate(out, st["out_bytes"])  # drop what a killed run wrote after its last record
         if self.errors_path is not None and self.errors_path.exists():
-            os.truncate(self.errors_path, eb)
+            os.truncate(self.errors_path, st["err_bytes"])
         with open(out, "rb") as fh:  # the ids already written, for duplicate detection
             for raw in fh:
                 m = _ID_PREFIX.match(raw)
                 self.seen.add(orjson.loads(m[1]) if m else str(orjson.loads(raw)["id"]))
         s = self.s
-        s.docs, s.triples, s.errors = (int(st[k]) for k in ("docs", "triples", "errors"))
-        s.lines, s.resumed_docs, self.resumed_triples = lines, s.docs, s.triples
-        self.skip, self.out_bytes, self.err_bytes = lines, ob, eb
-        self.complete = bool(st.get("complete"))
-        logger.info("resuming %s after line %d (%d documents done)", out, lines, s.docs)
+        s.lines, s.docs, s.triples, s.errors = (st[k] for k in _COUNTS)
+        s.resumed_docs, self.resumed_triples = s.docs, s.triples
+        self.out_bytes, self.err_bytes, self.windows = (
+            st["out_bytes"],
+            st["err_bytes"],
+            st["windows"],
+        )
+        logger.info("resuming %s after line %d (%d documents done)", out, s.lines, s.docs)
         self.out_fh = self._open(out, "ab")
-        return True
+        self.snapshot()
+
+    def _open(self, path: Path, mode: str) -> IO[bytes]:
+        fh = open(path, mode)  # noqa: SIM115
+        self.own.append(fh)
+        return fh
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> None:
+        """Remember the state at this window boundary (what ``commit`` records)."""
+        size, sha = self.reader.mark(self.s.lines) if self.reader else (0, "")
+        if self.reader:
+            self.reader.forget(self.s.lines)
+        self.mark = {k: getattr(self.s, k) for k in _COUNTS}
+        self.mark.update(out_bytes=self.out_bytes, err_bytes=self.err_bytes, windows=self.windows)
+        self.mark.update(corpus_bytes=size, corpus_sha256=sha, complete=self.complete)
 
     def commit(self) -> None:
+        """Record the last window boundary in OUT.progress (atomically)."""
         if self.state_path is None:
             return
-        self.last_commit, self.committed_lines = time.perf_counter(), self.s.lines
-        state = {k: getattr(self.s, k) for k in ("lines", "docs", "triples", "errors")}
-        state.update(version=STATE_VERSION, out_bytes=self.out_bytes, err_bytes=self.err_bytes)
-        state.update(complete=self.complete, errors_path=self.err_key, settings=self.settings)
+        state = {"version": STATE_VERSION, **self.mark, "errors_path": self.err_key}
+        state["settings"] = self.settings
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
         tmp.write_bytes(orjson.dumps(state))
         os.replace(tmp, self.state_path)  # atomic: readers see the old state or the new one
@@ -301,13 +326,9 @@ class _Job:
         if self.err_fh is not None:
             self.err_fh.flush()
 
-    def flush(self, force: bool = False) -> None:
-        """Push OUT, then the errors, to the OS, then (at most every STATE_INTERVAL seconds) record
-        the state: it never counts bytes that are not in the files (a write to the OS survives
-        kill -9); what was flushed after the last record is redone by a resumed run."""
+    def flush(self) -> None:
+        """Push OUT, then the errors, to the OS (a write to the OS survives kill -9)."""
         self.flush_files()
-        if force or time.perf_counter() - self.last_commit >= STATE_INTERVAL:
-            self.commit()
         if self.progress is not None:
             self.progress(self.summary())
 
@@ -317,6 +338,8 @@ class _Job:
         s.docs_per_s = (s.docs - s.resumed_docs) / max(s.seconds, 1e-9)
         s.triples_per_s = (s.triples - self.resumed_triples) / max(s.seconds, 1e-9)
         return ExtractSummary(**asdict(s))
+
+    # -- writing -------------------------------------------------------------------------------
 
     def window(self, items: Sequence[Prepared]) -> None:
         """Write one window of prepared lines: errors at once, results batch by batch."""
@@ -342,9 +365,18 @@ class _Job:
         for done in self.ex.infer(docs, feats, self.options, self.decoder):
             for i, res in done:
                 sl = slots[where[i]]
+                if isinstance(res, Failure):
+                    sl.error = _error_line(sl.line, docs[i].id, res.reason)
+                    continue
                 sl.data = orjson.dumps(res.to_dict()) + b"\n"
                 sl.triples = len(res.triples)
             cursor = self.emit(slots, cursor)
+
+    def end_window(self) -> None:
+        """A window is done: its lines are on disk, so record the boundary."""
+        self.windows += 1
+        self.snapshot()
+        self.commit()
 
     def emit(self, slots: list[_Slot], cursor: int) -> int:
         """Write every finished slot from ``cursor`` on up to the first unfinished one."""
@@ -357,13 +389,11 @@ class _Job:
                 self.s.docs += 1
                 self.s.triples += sl.triples
             else:
-                if self.strict:  # recorded as not handled: a rerun stops here again
-                    self.out_fh.flush()
-                    self.commit()
-                    self._write_error(sl.error)
+                if self.strict:  # not recorded as handled: a rerun stops here again
+                    self._write_error(sl.error)  # type: ignore[arg-type]
                     self.flush_files()
-                    raise RejectedLine(orjson.loads(sl.error))
-                self._write_error(sl.error)
+                    raise RejectedLine(orjson.loads(sl.error))  # type: ignore[arg-type]
+                self._write_error(sl.error)  # type: ignore[arg-type]
             self.s.lines = sl.line
             cursor += 1
         if cursor > start:
@@ -374,7 +404,9 @@ class _Job:
 
     def finish(self) -> ExtractSummary:
         self.complete = True
-        self.flush(force=True)
+        self.flush_files()
+        self.snapshot()
+        self.commit()
         return self.summary()
 
     def close(self) -> None:
@@ -382,8 +414,10 @@ class _Job:
             fh.close()
 
 
-def _windows(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[_Lines]:
-    cap, win = min(FIRST_WINDOW, size), []
+def _windows(lines: Iterable[tuple[int, bytes]], size: int, done: int = 0) -> Iterator[_Lines]:
+    """Windows of 16, 32, 64 … ``size`` lines; ``done`` windows were handled before a resume
+    (so a resumed run cuts the rest of the corpus exactly as a run that never stopped)."""
+    cap, win = min(size, FIRST_WINDOW << min(done, 30)), []
     for x in lines:
         win.append(x)
         if len(win) >= cap:
@@ -421,10 +455,11 @@ def run_extraction(
     ``corpus``: a ``.jsonl``/``.jsonl.gz`` path, ``"-"`` (stdin) or a binary file object.
     ``out``/``errors_path``: a path, ``"-"`` (``out`` only: stdout) or a binary file object;
     ``errors_path=None`` only counts bad lines. ``extractor``: a :class:`runtime.Extractor` (any
-    backend); ``options``: the same :class:`ExtractOptions` as ``Extractor.extract``. ``workers``: parse/featurize workers (0 = in the main thread); ``pool``:
-    ``"thread"`` or ``"process"``. ``strict``: raise :class:`RejectedLine` at the first bad line
-    (after writing everything before it and its error record). ``resume``: continue an
-    interrupted run from ``OUT.progress``. ``progress`` is called after every flush.
+    backend); ``options``: the same :class:`ExtractOptions` as ``Extractor.extract``.
+    ``workers``: parse/featurize workers (0 = in the main thread); ``pool``: ``"thread"`` or
+    ``"process"``. ``strict``: raise :class:`RejectedLine` at the first bad line (after writing
+    everything before it and its error record). ``resume``: continue an interrupted run from
+    ``OUT.progress``. ``progress`` is called after every flush.
     """
     options = options or ExtractOptions()
     extractor.decoder(options)  # unknown relation ids fail before anything is opened
@@ -432,22 +467,35 @@ def run_extraction(
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
-    source = _source_name(corpus)
+    refuse_overwriting_input(corpus, out, errors_path)
     fh = open_corpus(corpus)  # an unreadable corpus fails before OUT is touched
     job: _Job | None = None
     executor: Executor | None = None
-    reader: threading.Thread | None = None
+    ahead_thread: threading.Thread | None = None
     stop = threading.Event()
     try:
-        job = _Job(out, extractor, options, errors_path, strict, resume, progress)
-        if job.complete:
-            logger.info("%s is already complete; nothing to do", out)
-            return job.summary()
-        lines: Iterable[tuple[int, bytes]] = _iter_lines(fh, source)
-        if job.skip:
-            lines = (x for x in lines if x[0] > job.skip)
-        windows = _windows(lines, options.sort_window)
-        prepare = extractor.preparer(pool if workers else "process")
+        job = _Job(out, extractor, options, errors_path, strict, progress)
+        resuming = resume and job.read_state()
+        reader = LineReader(fh, source_name(corpus), options.max_record_bytes)
+        lines: Iterator[tuple[int, bytes]] = iter(reader)
+        if resuming:
+            job.check_corpus(lines, reader)
+            try:
+                first = next(lines)
+            except StopIteration:
+                if job.state and job.state.get("complete"):
+                    logger.info("%s is already complete; nothing to do", out)
+                    job.open(resume=True)
+                    job.complete = True
+                    return job.summary()
+            else:
+                lines = itertools.chain([first], lines)
+                if job.state and job.state.get("complete"):
+                    logger.info("%s was complete; the corpus has more lines now: continuing", out)
+        job.reader = reader
+        job.open(resuming)
+        windows = _windows(lines, options.sort_window, job.windows)
+        prepare = extractor.preparer(options, pool if workers else "process")
         if workers:
             executor = _make_pool(pool, workers, prepare)
         task = _prepare_in_worker if pool == "process" else prepare
@@ -460,26 +508,25 @@ def run_extraction(
             return lambda: [x for f in futs for x in f.result()]
 
         ahead: queue.Queue[Any] = queue.Queue(PREFETCH)  # bounded read-ahead
-        reader = threading.Thread(target=_read_ahead, args=(windows, submit, ahead, stop))
-        reader.daemon = True  # it may be blocked reading stdin when we are done
-        reader.start()
+        ahead_thread = threading.Thread(target=_read_ahead, args=(windows, submit, ahead, stop))
+        ahead_thread.daemon = True  # it may be blocked reading stdin when we are done
+        ahead_thread.start()
         # the workers prepare the next windows while this one is inferred
         while (item := ahead.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
             job.window(item())
-            if job.s.lines != job.committed_lines:  # before waiting for more input
-                job.commit()
+            job.end_window()  # before waiting for more input
         return job.finish()
     finally:
         stop.set()
-        if reader is not None:
-            reader.join(timeout=1)
+        if ahead_thread is not None:
+            ahead_thread.join(timeout=1)
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
         if job is not None:
             job.close()
-        if fh is not corpus and not _is_dash(corpus):
+        if fh is not corpus and not is_dash(corpus):
             fh.close()
 
 

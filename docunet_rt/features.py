@@ -363,6 +363,18 @@ def collate(
     )
 
 
+def head_bytes(seq_len: int, mentions: int, entities: int, config: DocuNetConfig) -> int:
+    """Estimated peak working memory (bytes, float32) of the window merge and the head for a
+    batch row of ``seq_len`` positions, ``mentions`` mention slots and ``entities`` entities:
+    merged attention rows P·heads·T (×3 for the merge's temporaries), the context map N²·T
+    (×2), entity attention N·heads·T (×3) and the pair / U-Net maps N²·(2H + 4·base). The
+    encoder is bounded separately, by the token budget."""
+    T, P = seq_len, max(1, mentions)
+    N = round_up(entities, config.entity_pad_multiple)
+    heads, H, base = config.num_heads, config.hidden_size, config.unet_base
+    return 4 * (3 * P * heads * T + 2 * N * N * T + 3 * N * heads * T + N * N * (2 * H + 4 * base))
+
+
 def plan_batches(
     feats: Sequence[DocFeatures],
     max_length: int,
@@ -370,30 +382,41 @@ def plan_batches(
     *,
     batch_size: int | None = None,
     max_docs: int | None = None,
+    max_head_bytes: int | None = None,
+    config: DocuNetConfig | None = None,
 ) -> list[list[int]]:
     """Length-sorted batches (longest first; ties in input order), indices into ``feats``.
 
-    With ``batch_size``: fixed-size batches. Otherwise a batch grows while its padded encoder
-    tokens (windows × longest window) stay within ``max_tokens`` and it has fewer than
-    ``max_docs`` documents. Every backend of ``runtime.Extractor`` (ONNX Runtime,
-    PyTorch) batches with this, so benchmarks compare them on identical batches. Callers restore input order.
+    A batch grows while its padded encoder tokens (windows × longest window) stay within
+    ``max_tokens`` (or, with ``batch_size``, up to that many documents), it has fewer than
+    ``max_docs`` documents, and (with ``max_head_bytes`` and ``config``) its estimated head
+    memory (:func:`head_bytes` of its largest T, P and N, times its documents) stays within
+    ``max_head_bytes``; a document alone always makes a batch. Every backend of
+    ``runtime.Extractor`` (ONNX Runtime, PyTorch) batches with this, so benchmarks compare them
+    on identical batches. Callers restore input order.
     """
     order = sorted(range(len(feats)), key=lambda i: (-feats[i].seq_len, i))
-    if batch_size:
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     batches: list[list[int]] = []
     cur: list[int] = []
-    windows = width = 0
+    windows = width = P = N = 0
     for i in order:
-        w = len(feats[i].windows)
-        wl = min(max_length, feats[i].seq_len)
-        full = max_docs is not None and len(cur) >= max_docs
-        if cur and (full or (windows + w) * max(width, wl) > max_tokens):
+        f = feats[i]
+        w, wl = len(f.windows), min(max_length, f.seq_len)
+        p, n = max(P, len(f.mention_pos)), max(N, f.num_entities)
+        if batch_size:
+            full = len(cur) >= batch_size
+        else:
+            full = (windows + w) * max(width, wl) > max_tokens
+        full |= max_docs is not None and len(cur) >= max_docs
+        if max_head_bytes is not None and config is not None:  # T: the batch's first (longest)
+            t = feats[cur[0]].seq_len if cur else f.seq_len
+            full |= (len(cur) + 1) * head_bytes(t, p, n, config) > max_head_bytes
+        if cur and full:
             batches.append(cur)
-            cur, windows, width = [], 0, 0
+            cur, windows, width, P, N = [], 0, 0, 0, 0
+            p, n = len(f.mention_pos), f.num_entities
         cur.append(i)
-        windows += w
-        width = max(width, wl)
+        windows, width, P, N = windows + w, max(width, wl), p, n
     if cur:
         batches.append(cur)
     return batches

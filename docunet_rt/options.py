@@ -23,6 +23,14 @@ POOLS = ("thread", "process")  # parse/featurize workers of the streaming job
 DEFAULT_MAX_TOKENS = 4096
 DEFAULT_MIN_SCORE = 0.5  # sigmoid(logit) > 0.5 is the model's own decision (logit > 0)
 DEFAULT_SORT_WINDOW = 256  # documents read ahead and sorted by length before batching
+# Per-document bounds, so that one huge record cannot take a run down (it becomes an error
+# record instead). Measured: benchmarks/results/extract_memory_bounds.json.
+DEFAULT_MAX_RECORD_BYTES = 2 << 20  # a corpus line over 2 MiB is rejected before it is parsed
+DEFAULT_MAX_DOC_TOKENS = 8192  # wordpieces incl. markers (DocRED's longest is about 1,000)
+DEFAULT_MAX_ENTITIES = 256
+# Estimated working memory of the head for one batch (pair map over the document, merged
+# attention rows); batches are split to stay under it and a document over it is rejected.
+DEFAULT_MAX_HEAD_MB = 1024
 
 # --- data and model ---------------------------------------------------------------------------
 FORMATS = ("auto", "docred", "jsonl", "cdr", "pubtator")  # input formats of read_documents
@@ -52,6 +60,9 @@ def parse_list(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(x.strip() for x in items if x.strip())
 
 
+BOUNDS = ("max_record_bytes", "max_doc_tokens", "max_entities", "max_head_mb")
+
+
 def _at_least_one(name: str, value: int | None) -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -73,6 +84,11 @@ class ExtractOptions:
     max_tokens: int = DEFAULT_MAX_TOKENS  # padded encoder tokens per batch
     batch_size: int | None = None  # fixed documents per batch instead of the token budget
     sort_window: int = DEFAULT_SORT_WINDOW  # documents sorted by length together
+    # Bounds per record/document (None: unbounded); what exceeds them is an error record.
+    max_record_bytes: int | None = DEFAULT_MAX_RECORD_BYTES
+    max_doc_tokens: int | None = DEFAULT_MAX_DOC_TOKENS
+    max_entities: int | None = DEFAULT_MAX_ENTITIES
+    max_head_mb: int | None = DEFAULT_MAX_HEAD_MB
 
     def __post_init__(self) -> None:
         ms = self.min_score
@@ -80,7 +96,7 @@ class ExtractOptions:
             raise ValueError(f"min_score must be between 0 and 1 (exclusive), got {ms!r}")
         if math.isnan(ms):
             raise ValueError("min_score must be a number, got nan")
-        for name in ("top_k", "max_tokens", "batch_size", "sort_window"):
+        for name in ("top_k", "max_tokens", "batch_size", "sort_window", *BOUNDS):
             _at_least_one(name, getattr(self, name))
         if self.relations is not None:
             rels = parse_list(self.relations)

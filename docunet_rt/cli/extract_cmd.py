@@ -13,6 +13,10 @@ from typing import Any
 import typer
 
 from ..options import (
+    DEFAULT_MAX_DOC_TOKENS,
+    DEFAULT_MAX_ENTITIES,
+    DEFAULT_MAX_HEAD_MB,
+    DEFAULT_MAX_RECORD_BYTES,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MIN_SCORE,
     DEVICES,
@@ -80,6 +84,31 @@ def extract(
     relations: str | None = typer.Option(
         None, "--relations", help="Keep only these relation ids: ID,ID,..."
     ),
+    max_record_bytes: int | None = typer.Option(
+        None,
+        "--max-record-bytes",
+        min=1,
+        help=f"A line over N bytes is an error record, not parsed (default {DEFAULT_MAX_RECORD_BYTES}).",
+    ),
+    max_doc_tokens: int | None = typer.Option(
+        None,
+        "--max-doc-tokens",
+        min=1,
+        help=f"A document over N wordpieces is an error record (default {DEFAULT_MAX_DOC_TOKENS}).",
+    ),
+    max_entities: int | None = typer.Option(
+        None,
+        "--max-entities",
+        min=1,
+        help=f"A document with more entities is an error record (default {DEFAULT_MAX_ENTITIES}).",
+    ),
+    max_head_mb: int | None = typer.Option(
+        None,
+        "--max-head-mb",
+        min=1,
+        help="Estimated head memory per batch; batches are split to fit and a document over it "
+        f"is an error record (default {DEFAULT_MAX_HEAD_MB}).",
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run into OUT (uses OUT.progress)."
     ),
@@ -112,7 +141,9 @@ def extract(
     if resume and out == "-":
         raise typer.BadParameter("--resume needs OUT to be a file, not -", param_hint="--resume")
     given = dict(min_score=min_score, top_k=top_k, relations=parse_list(relations),
-                 max_tokens=max_tokens, batch_size=batch_size)  # fmt: skip
+                 max_tokens=max_tokens, batch_size=batch_size, max_record_bytes=max_record_bytes,
+                 max_doc_tokens=max_doc_tokens, max_entities=max_entities,
+                 max_head_mb=max_head_mb)  # fmt: skip
     try:  # the one validation of the options (ExtractOptions.__post_init__)
         options = ExtractOptions(**{k: v for k, v in given.items() if v is not None})
     except ValueError as e:

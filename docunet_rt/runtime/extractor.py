@@ -27,13 +27,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..config import DocuNetConfig
+from ..corpus import TooLarge
 from ..data import DataError, Document, parse_line, parse_record
 from ..decode import decode, sigmoid
-from ..features import DocFeatures, TokenizerInfo, build_features, plan_batches
+from ..features import DocFeatures, TokenizerInfo, build_features, head_bytes, plan_batches
 from ..options import PRECISIONS, ExtractOptions, check_choice
 from .graphs import OrtGraphs
 from .model_dir import ModelSpec
-from .results import DocumentResult, ErrorRecord, Triple, entity_ref
+from .results import DocumentResult, ErrorRecord, Failure, Triple, entity_ref
 from .sessions import SessionConfig
 
 logger = logging.getLogger("docunet_rt")
@@ -74,7 +75,33 @@ class Prepared:
     error: str | None  # why the record was rejected (naming the field), None when good
 
 
-def _prepare_one(line: int, parse: Callable[[], Document], tok, config) -> Prepared:
+def size_error(feats: DocFeatures, config: DocuNetConfig, options: ExtractOptions) -> str | None:
+    """Why a document is over the per-document bounds of ``options``, or None."""
+    n_wp, n_ent = feats.seq_len - 2, feats.num_entities
+    if options.max_doc_tokens is not None and n_wp > options.max_doc_tokens:
+        return (
+            f"document too long: {n_wp} wordpieces (with entity markers) > max_doc_tokens "
+            f"{options.max_doc_tokens}; split it, or raise --max-doc-tokens"
+        )
+    if options.max_entities is not None and n_ent > options.max_entities:
+        return (
+            f"too many entities: {n_ent} > max_entities {options.max_entities}; split the "
+            "document, or raise --max-entities"
+        )
+    if options.max_head_mb is not None:
+        mb = head_bytes(feats.seq_len, len(feats.mention_pos), n_ent, config) / 2**20
+        if mb > options.max_head_mb:
+            return (
+                f"document too large: its pair map needs about {mb:.0f} MB > max_head_mb "
+                f"{options.max_head_mb} ({n_wp} wordpieces, {n_ent} entities, "
+                f"{len(feats.mention_pos)} mentions); split it, or raise --max-head-mb"
+            )
+    return None
+
+
+def _prepare_one(
+    line: int, parse: Callable[[], Document], tok, config, options: ExtractOptions
+) -> Prepared:
     try:
         doc = parse()
     except DataError as e:
@@ -85,29 +112,54 @@ def _prepare_one(line: int, parse: Callable[[], Document], tok, config) -> Prepa
     except Exception as e:  # a document the featurizer cannot handle must not stop the run
         logger.debug("featurizing line %d failed", line, exc_info=True)
         return Prepared(line, None, None, doc.id, f"cannot build features: {e}")
+    if (why := size_error(feats, config, options)) is not None:
+        return Prepared(line, None, None, doc.id, why)
     return Prepared(line, doc, feats, doc.id, None)
 
 
+def _too_big(line: int, size: int, options: ExtractOptions) -> Prepared:
+    return Prepared(
+        line, None, None, None,
+        f"record too large: {size} bytes > max_record_bytes {options.max_record_bytes} "
+        "(not parsed); split the document, or raise --max-record-bytes",
+    )  # fmt: skip
+
+
 def prepare_records(
-    records: Iterable[Record], tok: TokenizerInfo, config: DocuNetConfig
+    records: Iterable[Record],
+    tok: TokenizerInfo,
+    config: DocuNetConfig,
+    options: ExtractOptions | None = None,
 ) -> list[Prepared]:
-    """Parse (JSON bytes/str or dict, format auto-detected) and featurize each record."""
+    """Parse (JSON bytes/str or dict, format auto-detected) and featurize each record; records
+    over the bounds of ``options`` become errors, unparsed when their bytes are too many."""
+    options = options or ExtractOptions()
+    cap = options.max_record_bytes
     out = []
     for line, rec in records:
         if isinstance(rec, Mapping):
             parse = functools.partial(parse_record, rec, line=line)
+        elif isinstance(rec, TooLarge):  # a corpus line the reader did not keep
+            out.append(_too_big(line, int(rec), options))
+            continue
         else:
             raw = rec.encode("utf-8") if isinstance(rec, str) else rec
+            if cap is not None and len(raw) > cap:
+                out.append(_too_big(line, len(raw), options))
+                continue
             parse = functools.partial(parse_line, raw, line)
-        out.append(_prepare_one(line, parse, tok, config))
+        out.append(_prepare_one(line, parse, tok, config, options))
     return out
 
 
 def prepare_lines(
-    chunk: Sequence[tuple[int, bytes]], tok: TokenizerInfo, config: DocuNetConfig
+    chunk: Sequence[tuple[int, bytes]],
+    tok: TokenizerInfo,
+    config: DocuNetConfig,
+    options: ExtractOptions | None = None,
 ) -> list[Prepared]:
     """``prepare_records`` for raw corpus lines (picklable with ``functools.partial``)."""
-    return prepare_records(chunk, tok, config)
+    return prepare_records(chunk, tok, config, options)
 
 
 class Extractor:
@@ -158,6 +210,17 @@ class Extractor:
         self.relation_names = dict(config.relation_names)
         self._order = {r: i for i, r in enumerate(self.relations)}
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the model's output besides the options: the graphs' sha256 (from
+        model.json) and precision, or the backend and label set for another backend."""
+        fp: dict[str, Any] = {"precision": self.precision, "relations": self.relations}
+        if self.spec is not None:
+            files = self.spec.graphs.get(self.precision, {})
+            fp["graphs"] = {g: self.spec.sha256.get(f) for g, f in sorted(files.items())}
+        else:
+            fp["backend"] = type(self.backend).__name__
+        return fp
+
     @property
     def provider(self) -> str:
         return self.backend.provider
@@ -175,11 +238,13 @@ class Extractor:
     def features(self, doc: Document) -> DocFeatures:
         return build_features(doc, self.tok, self.config)
 
-    def preparer(self, pool: str = "thread") -> Callable[[Sequence[tuple[int, bytes]]], list]:
-        """``prepare_lines`` bound to this model, for a worker pool: picklable, and with a
-        GIL-releasing tokenizer for ``pool="thread"``."""
+    def preparer(
+        self, options: ExtractOptions, pool: str = "thread"
+    ) -> Callable[[Sequence[tuple[int, bytes]]], list[Prepared]]:
+        """``prepare_lines`` bound to this model and ``options``, for a worker pool: picklable,
+        and with a GIL-releasing tokenizer for ``pool="thread"``."""
         tok = self.tok.for_threads() if pool == "thread" else self.tok
-        return functools.partial(prepare_lines, tok=tok, config=self.config)
+        return functools.partial(prepare_lines, tok=tok, config=self.config, options=options)
 
     def run_batch(self, feats: Sequence[DocFeatures]) -> list[np.ndarray]:
         """Pair logits (Q_i, R) for each document of one batch."""
@@ -189,12 +254,15 @@ class Extractor:
         self, feats: Sequence[DocFeatures], options: ExtractOptions
     ) -> list[list[int]]:
         """Length-sorted batches by token budget (or fixed size); indices into ``feats``."""
+        head = options.max_head_mb * 2**20 if options.max_head_mb is not None else None
         return plan_batches(
             feats,
             self.config.max_length,
             options.max_tokens,
             batch_size=options.batch_size,
             max_docs=self.max_batch_docs,
+            max_head_bytes=head,
+            config=self.config,
         )
 
     def logits(
@@ -250,10 +318,12 @@ class Extractor:
         feats: Sequence[DocFeatures],
         options: ExtractOptions,
         decoder: Decoder | None = None,
-    ) -> Iterator[list[tuple[int, DocumentResult]]]:
+    ) -> Iterator[list[tuple[int, DocumentResult | Failure]]]:
         """Results of ``docs`` as (index, result), one list per finished batch: documents with
         no entity pair first (nothing to run), then the batches, the one holding the earliest
-        document first, so that ordered output can start as early as possible."""
+        document first, so that ordered output can start as early as possible. A batch the
+        backend fails on (e.g. an allocation failure) is retried one document at a time; a
+        document that fails alone gets a :class:`Failure` and the others go on."""
         decoder = decoder or self.decoder(options)
         empty = [i for i, f in enumerate(feats) if len(f.pairs) == 0]
         if empty:
@@ -263,12 +333,32 @@ class Extractor:
             return
         sub = [feats[i] for i in todo]
         for b in sorted(self.plan_batches(sub, options), key=min):
-            logits = self.run_batch([sub[j] for j in b])
-            done = []
-            for j, lg in zip(b, logits, strict=True):
-                i = todo[j]
-                done.append((i, self.decode(docs[i], feats[i], lg, decoder)))
+            done: list[tuple[int, DocumentResult | Failure]] = []
+            for part, logits in self._run_or_split([todo[j] for j in b], feats):
+                for i, lg in zip(part, logits, strict=True):
+                    res = (
+                        lg
+                        if isinstance(lg, Failure)
+                        else self.decode(docs[i], feats[i], lg, decoder)
+                    )
+                    done.append((i, res))
             yield done
+
+    def _run_or_split(
+        self, idx: list[int], feats: Sequence[DocFeatures]
+    ) -> Iterator[tuple[list[int], Sequence[np.ndarray | Failure]]]:
+        try:
+            yield idx, self.run_batch([feats[i] for i in idx])
+            return
+        except Exception as e:  # noqa: BLE001 - the runtime's own error types vary by provider
+            if len(idx) == 1:
+                logger.warning("the model failed on one document: %s", e)
+                why = f"the model failed on this document: {type(e).__name__}: {str(e)[:300]}"
+                yield idx, [Failure(why)]
+                return
+            logger.warning("a batch of %d documents failed (%s); retrying one by one", len(idx), e)
+        for i in idx:
+            yield from self._run_or_split([i], feats)
 
     # -- whole documents -------------------------------------------------------------------------
 
@@ -294,9 +384,14 @@ class Extractor:
 
     def _extract_chunk(self, docs, options, decoder, progress) -> Iterator[DocumentResult]:
         feats = [self.features(d) for d in docs]
+        for d, f in zip(docs, feats, strict=True):
+            if (why := size_error(f, self.config, options)) is not None:
+                raise DataError(why, doc=d.id)
         results: list[DocumentResult | None] = [None] * len(docs)
         for done in self.infer(docs, feats, options, decoder):
             for i, r in done:
+                if isinstance(r, Failure):
+                    raise DataError(r.reason, doc=docs[i].id)
                 results[i] = r
         yield from results  # type: ignore[misc]
         if progress:
@@ -320,7 +415,7 @@ class Extractor:
             yield from self._records_chunk(chunk, options, decoder)
 
     def _records_chunk(self, chunk, options, decoder) -> Iterator[DocumentResult | ErrorRecord]:
-        items = prepare_records(chunk, self.tok, self.config)
+        items = prepare_records(chunk, self.tok, self.config, options)
         good = [k for k, p in enumerate(items) if p.error is None]
         out: list[DocumentResult | ErrorRecord | None] = [
             ErrorRecord(p.line, p.id, p.error) if p.error is not None else None for p in items
@@ -329,5 +424,6 @@ class Extractor:
         feats = [items[k].feats for k in good]
         for done in self.infer(docs, feats, options, decoder):  # type: ignore[arg-type]
             for i, r in done:
-                out[good[i]] = r
+                p = items[good[i]]
+                out[good[i]] = ErrorRecord(p.line, p.id, r.reason) if isinstance(r, Failure) else r
         yield from out  # type: ignore[misc]

@@ -58,6 +58,13 @@ class ErrorRecord:
         return {"line": self.line, "id": self.id, "error": self.error}
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A document the model could not run (too large, or the runtime failed on it alone)."""
+
+    reason: str
+
+
 def entity_ref(doc: Document, i: int) -> EntityRef:
     e = doc.entities[i]
     return EntityRef(
