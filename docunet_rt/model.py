@@ -414,13 +414,25 @@ class TorchBackend:
         return hidden.float().cpu().numpy(), rows.float().cpu().numpy()
 
     @torch.no_grad()
-    def run_collated(self, batch: Batch) -> np.ndarray:
-        """Pair logits (Q, R) of one collated batch."""
+    def run_collated(self, batch: Batch, max_tokens: int | None = None) -> np.ndarray:
+        """Pair logits (Q, R) of one collated batch (encoder windows at most ``max_tokens``
+        padded tokens at a time, as the ONNX Runtime backend)."""
         m = self.model
         m.eval()
         t = batch_to_tensors(batch, self.device)
         t0 = time.perf_counter()
-        hidden, rows = Encoder(m.encoder)(t["input_ids"], t["attention_mask"], t["win_rows"])
+        enc, (W, L) = Encoder(m.encoder), t["input_ids"].shape
+        step = W if max_tokens is None else max(1, max_tokens // L)
+        parts = [
+            enc(
+                t["input_ids"][a : a + step],
+                t["attention_mask"][a : a + step],
+                t["win_rows"][a : a + step],
+            )
+            for a in range(0, W, step)
+        ]
+        hidden = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+        rows = torch.cat([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
         t1 = time.perf_counter()
         h, att = merge_windows(t, hidden, rows)
         t2 = time.perf_counter()
@@ -432,7 +444,9 @@ class TorchBackend:
         self.timings["head"] += t3 - t2
         return logits
 
-    def run_batch(self, feats: Sequence[DocFeatures]) -> list[np.ndarray]:
+    def run_batch(
+        self, feats: Sequence[DocFeatures], max_tokens: int | None = None
+    ) -> list[np.ndarray]:
         """Pair logits (Q_i, R) for each document of one batch."""
         batch = collate(feats, self.tok, self.model.config)
-        return batch.per_document(self.run_collated(batch))
+        return batch.per_document(self.run_collated(batch, max_tokens))

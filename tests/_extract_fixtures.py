@@ -58,7 +58,7 @@ class StubBackend:
         self.batches: list[int] = []
         self.timings = {"encoder": 0.0, "merge": 0.0, "head": 0.0}
 
-    def run_batch(self, feats):
+    def run_batch(self, feats, max_tokens=None):
         if self.delay:
             time.sleep(self.delay)
         self.batches.append(len(feats))

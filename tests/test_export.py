@@ -346,12 +346,12 @@ def cli():
 def test_cli_errors_exit_codes(cli, export_checkpoint, tmp_path):
     app, runner = cli
     out = str(tmp_path / "m")
-    for args in (
-        ["export", str(export_checkpoint), "-o", out, "--precision", "int4"],
-        ["export", str(export_checkpoint), "-o", out, "--opset", "99"],
-        ["export", str(tmp_path / "missing"), "-o", out],
+    for args, code in (
+        (["export", str(export_checkpoint), "-o", out, "--precision", "int4"], 2),  # bad value
+        (["export", str(export_checkpoint), "-o", out, "--opset", "99"], 2),
+        (["export", str(tmp_path / "missing"), "-o", out], 1),  # a missing checkpoint: fatal
     ):
-        assert runner.invoke(app, args).exit_code == 1, args
+        assert runner.invoke(app, args).exit_code == code, args
     assert runner.invoke(app, ["export", str(export_checkpoint)]).exit_code == 2  # no -o
     assert runner.invoke(app, ["parity", str(export_checkpoint), out]).exit_code == 2
 

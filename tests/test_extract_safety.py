@@ -168,7 +168,7 @@ def test_the_head_budget_splits_batches_and_estimates_grow_with_size():
 class ExplodingBackend(StubBackend):
     """Fails on any batch holding a document that contains the word 'rhine'."""
 
-    def run_batch(self, feats):
+    def run_batch(self, feats, max_tokens=None):
         rhine = make_tokenizer().token_to_id("rhine")
         if any(rhine in f.wordpieces for f in feats):
             raise RuntimeError("Failed to allocate memory for requested buffer of size 9e12")
@@ -200,7 +200,7 @@ def test_a_document_the_model_fails_on_is_an_error_record_and_the_rest_go_on(tmp
 class BatchDependentBackend(StubBackend):
     """Logits that depend on the batch a document is in (as int8's dynamic quantisation does)."""
 
-    def run_batch(self, feats):
+    def run_batch(self, feats, max_tokens=None):
         shift = 0.3 * len(feats) + 0.01 * sum(len(f.wordpieces) for f in feats)
         return [lg + np.float32(shift % 1.7) for lg in super().run_batch(feats)]
 

@@ -31,7 +31,7 @@ from ..corpus import TooLarge
 from ..data import DataError, Document, parse_line, parse_record
 from ..decode import decode, sigmoid
 from ..features import DocFeatures, TokenizerInfo, build_features, head_bytes, plan_batches
-from ..options import PRECISIONS, ExtractOptions, check_choice
+from ..options import DEFAULT_MAX_TOKENS, PRECISIONS, ExtractOptions, check_choice
 from .graphs import OrtGraphs
 from .model_dir import ModelSpec
 from .results import DocumentResult, ErrorRecord, Failure, Triple, entity_ref
@@ -50,8 +50,11 @@ class Backend(Protocol):
     max_batch_docs: int | None  # a cap on documents per batch (TensorRT profiles), or None
     timings: dict[str, float]  # seconds spent per stage (encoder, merge, head), accumulated
 
-    def run_batch(self, feats: Sequence[DocFeatures]) -> list[np.ndarray]:
-        """Pair logits (Q_i, R) for each document of the batch."""
+    def run_batch(
+        self, feats: Sequence[DocFeatures], max_tokens: int | None = None
+    ) -> list[np.ndarray]:
+        """Pair logits (Q_i, R) for each document of the batch; the encoder runs at most
+        ``max_tokens`` padded tokens at a time (None: all windows together)."""
         ...
 
 
@@ -246,9 +249,12 @@ class Extractor:
         tok = self.tok.for_threads() if pool == "thread" else self.tok
         return functools.partial(prepare_lines, tok=tok, config=self.config, options=options)
 
-    def run_batch(self, feats: Sequence[DocFeatures]) -> list[np.ndarray]:
-        """Pair logits (Q_i, R) for each document of one batch."""
-        return self.backend.run_batch(feats)
+    def run_batch(
+        self, feats: Sequence[DocFeatures], max_tokens: int | None = DEFAULT_MAX_TOKENS
+    ) -> list[np.ndarray]:
+        """Pair logits (Q_i, R) for each document of one batch (encoder windows at most
+        ``max_tokens`` padded tokens at a time)."""
+        return self.backend.run_batch(feats, max_tokens)
 
     def plan_batches(
         self, feats: Sequence[DocFeatures], options: ExtractOptions
@@ -270,8 +276,10 @@ class Extractor:
     ) -> list[np.ndarray]:
         """Pair logits per document, in input order."""
         out: list[np.ndarray | None] = [None] * len(feats)
-        for idx in self.plan_batches(feats, options or ExtractOptions()):
-            for i, lg in zip(idx, self.run_batch([feats[i] for i in idx]), strict=True):
+        options = options or ExtractOptions()
+        for idx in self.plan_batches(feats, options):
+            logits = self.run_batch([feats[i] for i in idx], options.max_tokens)
+            for i, lg in zip(idx, logits, strict=True):
                 out[i] = lg
         return out  # type: ignore[return-value]
 
@@ -334,7 +342,7 @@ class Extractor:
         sub = [feats[i] for i in todo]
         for b in sorted(self.plan_batches(sub, options), key=min):
             done: list[tuple[int, DocumentResult | Failure]] = []
-            for part, logits in self._run_or_split([todo[j] for j in b], feats):
+            for part, logits in self._run_or_split([todo[j] for j in b], feats, options):
                 for i, lg in zip(part, logits, strict=True):
                     res = (
                         lg
@@ -345,10 +353,10 @@ class Extractor:
             yield done
 
     def _run_or_split(
-        self, idx: list[int], feats: Sequence[DocFeatures]
+        self, idx: list[int], feats: Sequence[DocFeatures], options: ExtractOptions
     ) -> Iterator[tuple[list[int], Sequence[np.ndarray | Failure]]]:
         try:
-            yield idx, self.run_batch([feats[i] for i in idx])
+            yield idx, self.run_batch([feats[i] for i in idx], options.max_tokens)
             return
         except Exception as e:  # noqa: BLE001 - the runtime's own error types vary by provider
             if len(idx) == 1:
@@ -358,7 +366,7 @@ class Extractor:
                 return
             logger.warning("a batch of %d documents failed (%s); retrying one by one", len(idx), e)
         for i in idx:
-            yield from self._run_or_split([i], feats)
+            yield from self._run_or_split([i], feats, options)
 
     # -- whole documents -------------------------------------------------------------------------
 

@@ -46,17 +46,26 @@ class OrtGraphs:
         self.max_batch_docs = TENSORRT_MAX_BATCH_DOCS if self.provider == TENSORRT else None
         self.timings = {"encoder": 0.0, "merge": 0.0, "head": 0.0}
 
-    def encode(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """Windows → hidden (W, L, H) and attention rows (W, heads, R, L), float32."""
-        hidden, rows = self.encoder.run(
-            list(ENCODER_OUTPUTS), {n: getattr(batch, n) for n in ENCODER_INPUTS}
+    def encode(self, batch: Batch, max_tokens: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Windows → hidden (W, L, H) and attention rows (W, heads, R, L), float32; run
+        ``max_tokens // L`` windows at a time (one long document's windows can exceed the
+        batch budget, and the encoder's attention grows with the windows run together)."""
+        feed = {n: getattr(batch, n) for n in ENCODER_INPUTS}
+        W, L = batch.input_ids.shape
+        step = W if max_tokens is None else max(1, max_tokens // L)
+        outs = [
+            self.encoder.run(list(ENCODER_OUTPUTS), {n: v[a : a + step] for n, v in feed.items()})
+            for a in range(0, W, step)
+        ]
+        hidden, rows = (
+            np.concatenate([o[k] for o in outs]) if len(outs) > 1 else outs[0][k] for k in (0, 1)
         )
         return hidden.astype(np.float32), rows.astype(np.float32)
 
-    def run_collated(self, batch: Batch) -> np.ndarray:
+    def run_collated(self, batch: Batch, max_tokens: int | None = None) -> np.ndarray:
         """Pair logits (Q, R) of one collated batch."""
         t0 = time.perf_counter()
-        hidden, rows = self.encode(batch)
+        hidden, rows = self.encode(batch, max_tokens)
         t1 = time.perf_counter()
         doc_hidden, mention_att = merge_windows(batch, hidden, rows)
         t2 = time.perf_counter()
@@ -68,10 +77,13 @@ class OrtGraphs:
         self.timings["head"] += t3 - t2
         return logits
 
-    def run_batch(self, feats: Sequence[DocFeatures]) -> list[np.ndarray]:
-        """Pair logits (Q_i, R) for each document of one batch."""
+    def run_batch(
+        self, feats: Sequence[DocFeatures], max_tokens: int | None = None
+    ) -> list[np.ndarray]:
+        """Pair logits (Q_i, R) for each document of one batch (encoder windows at most
+        ``max_tokens`` padded tokens at a time)."""
         batch = collate(feats, self.tok, self.config)
-        return batch.per_document(self.run_collated(batch))
+        return batch.per_document(self.run_collated(batch, max_tokens))
 
     def end_profiling(self) -> dict[str, Any]:
         """Profile trace file of each graph (sessions made with ``profile_prefix``)."""
