@@ -114,7 +114,10 @@ def test_auto_detects_docred_and_text_records(tmp_path):
     assert a["triples"] and b["triples"]
     t = b["triples"][0]
     assert set(t) == {"head", "tail", "relation", "score"}
-    assert set(t["head"]) == {"index", "name", "type"} and set(t["relation"]) == {"id", "name"}
+    # plain text: the mentions' character spans come back; DocRED style: no spans to give
+    assert set(t["head"]) == {"index", "name", "type", "spans"}
+    assert set(a["triples"][0]["head"]) == {"index", "name", "type"}
+    assert set(t["relation"]) == {"id", "name"}
     names = {x["tail"]["name"] for x in b["triples"]} | {x["head"]["name"] for x in b["triples"]}
     assert "Paris, France" in names  # the given name wins over the mention text
     assert not err.exists()  # no bad line, no error file

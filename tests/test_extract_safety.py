@@ -276,3 +276,30 @@ def test_stub_logits_are_deterministic():  # the fixtures the tests above rely o
     a, b = StubBackend().run_batch([f])[0], StubBackend().run_batch([f])[0]
     assert np.array_equal(a, b) and a.shape == (6, len(RELATIONS) + 1)
     assert zlib.crc32(f.wordpieces.tobytes()) and WORDS
+
+
+# ------------------------------------------------------------------------------------------------
+# What the user gave comes out again
+# ------------------------------------------------------------------------------------------------
+
+
+def test_entity_ids_and_mention_spans_reach_the_output(tmp_path):
+    rec = {
+        "id": "ids",
+        "text": "alice was born in paris . alice founded acme .",
+        "entities": [
+            {"mentions": [{"start": 0, "end": 5}, {"start": 26, "end": 31}], "type": "PER",
+             "id": "Q1"},
+            {"mentions": [{"start": 18, "end": 23}], "type": "LOC", "id": "Q90"},
+            {"mentions": [{"start": 40, "end": 44}], "type": "ORG"},
+        ],
+    }  # fmt: skip
+    corpus = write_jsonl(tmp_path / "c.jsonl", [rec])
+    run_extraction(corpus, tmp_path / "o.jsonl", StubExtractor(), ExtractOptions(min_score=0.01))
+    [doc] = lines_of(tmp_path / "o.jsonl")
+    ents = {t[k]["index"]: t[k] for t in doc["triples"] for k in ("head", "tail")}
+    assert len(ents) == 3
+    assert ents[0] == {"index": 0, "name": "alice", "type": "PER", "id": "Q1",
+                       "spans": [[0, 5], [26, 31]]}  # fmt: skip
+    assert ents[1]["id"] == "Q90" and ents[1]["spans"] == [[18, 23]]
+    assert "id" not in ents[2] and ents[2]["spans"] == [[40, 44]]

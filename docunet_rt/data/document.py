@@ -56,6 +56,9 @@ class Mention:
     start: int  # first token, index within the sentence
     end: int  # one past the last token
     name: str = ""
+    # [start, end) character offsets in the source text, where the input gave them (plain-text
+    # records); carried to the output triples. Not part of equality.
+    span: tuple[int, int] | None = field(default=None, compare=False)
 
 
 @dataclass

@@ -204,7 +204,9 @@ def text_to_document(
                 continue
             seen.add((a, b))
             sid = sent_of[a]
-            mentions.append(Mention(sid, pos_of[a], pos_of[b - 1] + 1, text[s:e].strip()))
+            mentions.append(
+                Mention(sid, pos_of[a], pos_of[b - 1] + 1, text[s:e].strip(), span=(s, e))
+            )
         ents.append(
             Entity(
                 mentions=mentions,

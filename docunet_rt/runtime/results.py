@@ -13,6 +13,17 @@ class EntityRef:
     index: int  # position in the document's entity list (vertexSet / entities)
     name: str
     type: str
+    id: str | None = None  # the input's entity id (e.g. a MeSH id), when it gave one
+    # [start, end) character spans of the entity's mentions, for plain-text input
+    spans: list[list[int]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"index": self.index, "name": self.name, "type": self.type}
+        if self.id is not None:
+            d["id"] = self.id
+        if self.spans is not None:
+            d["spans"] = self.spans
+        return d
 
 
 @dataclass
@@ -25,8 +36,8 @@ class Triple:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "head": vars(self.head),
-            "tail": vars(self.tail),
+            "head": self.head.to_dict(),
+            "tail": self.tail.to_dict(),
             "relation": {"id": self.relation, "name": self.relation_name},
             "score": self.score,
         }
@@ -67,6 +78,11 @@ class Failure:
 
 def entity_ref(doc: Document, i: int) -> EntityRef:
     e = doc.entities[i]
+    spans = [[m.span[0], m.span[1]] for m in e.mentions if m.span is not None]
     return EntityRef(
-        index=i, name=e.name or (e.mentions[0].name if e.mentions else ""), type=e.type
+        index=i,
+        name=e.name or (e.mentions[0].name if e.mentions else ""),
+        type=e.type,
+        id=e.id,
+        spans=spans or None,
     )
