@@ -806,3 +806,14 @@ def test_e2e_no_torch_in_a_real_extraction(model_dir, e2e_corpus, tmp_path):
     r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert r.returncode == 3, r.stderr
     assert "NOTORCH" in r.stdout and "149 docs" in r.stderr
+
+
+def test_the_readme_python_example_runs_as_written(model_dir, capsys):
+    text = (REPO / "README.md").read_text()
+    block = text.split("Python API (the same core")[1].split("```python\n")[1].split("```")[0]
+    ns: dict = {}
+    exec(compile(block.replace('"model_dir"', repr(str(model_dir))), "README", "exec"), ns)
+    assert ns["result"].id == "doc2"  # the dict record went through
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(ns["result"].triples)
+    assert all(x.startswith("doc2 Bill Gates ") for x in lines)
