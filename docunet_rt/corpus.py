@@ -1,4 +1,6 @@
-"""Reading a JSONL corpus: a file (gzip detected from its bytes), ``-`` (stdin) or a binary stream.
+"""Reading a corpus: a file (gzip detected from its bytes), ``-`` (stdin) or a binary stream, of
+JSONL records; a whole-file JSON list of documents or one pretty-printed document is read whole
+and given as one document per line (``as_jsonl``).
 
 ``LineReader`` yields the non-blank lines as ``(line number, raw bytes)`` with bounded memory: a
 line longer than the record cap is not kept (it yields ``TooLarge(size)``, and extraction turns
@@ -8,8 +10,10 @@ up to each line end), which is how a resumed run proves it is reading the same c
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import io
 import os
 import sys
 import threading
@@ -17,6 +21,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from .data import DataError
 
@@ -57,6 +63,86 @@ def open_corpus(corpus: _Path | IO[bytes]) -> IO[bytes]:
     if head == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     return raw
+
+
+PEEK = 1 << 16  # bytes looked at to tell a JSON list or a pretty-printed document from JSONL
+MAX_WHOLE_DOCUMENT = 64 << 20  # a pretty-printed document is read whole up to this size
+BOM = b"\xef\xbb\xbf"
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` bytes, then the rest of ``fh``."""
+
+    def __init__(self, head: bytes, fh: IO[bytes]) -> None:
+        self.head, self.fh = head, fh
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self.head:
+            n = min(len(b), len(self.head))
+            b[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.fh.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _documents_as_jsonl(value: Any) -> bytes:
+    docs = value if isinstance(value, list) else [value]
+    return b"".join(orjson.dumps(d) + b"\n" for d in docs)
+
+
+def as_jsonl(fh: IO[bytes], source: str) -> IO[bytes]:
+    """See :func:`_as_jsonl`; a stream that cannot be read is a DataError naming it."""
+    try:
+        return _as_jsonl(fh, source)
+    except (EOFError, OSError, zlib.error) as e:
+        raise DataError(f"cannot read the corpus: {e}", source=source, line=1) from None
+
+
+def _as_jsonl(fh: IO[bytes], source: str) -> IO[bytes]:
+    """JSONL as it is; a whole-file JSON list of documents (DocRED's ``test.json``) or one
+    pretty-printed document is read whole and given one document per line (line N = document
+    N). Other formats (PubTator, CDR ``.data``) are an error that points to ``convert``."""
+    read1 = getattr(fh, "read1", fh.read)  # what is there now: never waits for PEEK bytes
+    head = b""
+    while len(head) < PEEK:  # up to the first line end (a JSONL producer sends whole lines)
+        chunk = read1(PEEK - len(head))
+        head += chunk
+        if not chunk or b"\n" in head.lstrip(BOM + b" \t\r\n"):
+            break
+    start = head.lstrip(BOM + b" \t\r\n")[:1]
+    whole: bytes | None = None
+    if start == b"[":
+        whole = head + fh.read()
+    elif start == b"{":
+        first = head.split(b"\n", 1)[0] if b"\n" in head else None
+        try:
+            if first is not None:
+                orjson.loads(first.removeprefix(BOM))
+        except orjson.JSONDecodeError:  # not one object per line: one pretty-printed document?
+            more = fh.read(MAX_WHOLE_DOCUMENT)
+            rest = head + more
+            if len(more) < MAX_WHOLE_DOCUMENT:  # the whole file: try it as one document
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    return io.BytesIO(_documents_as_jsonl(orjson.loads(rest.removeprefix(BOM))))
+            return io.BufferedReader(_Prefixed(rest, fh))  # JSONL whose first line is bad
+    elif start:
+        raise DataError(
+            "the corpus is not JSONL (one JSON document per line) nor a JSON list; for "
+            "PubTator or CDR .data files run: docunet-rt convert CORPUS -o corpus.jsonl",
+            source=source,
+        )
+    if whole is not None:
+        try:
+            return io.BytesIO(_documents_as_jsonl(orjson.loads(whole.removeprefix(BOM))))
+        except orjson.JSONDecodeError as e:
+            raise DataError(
+                f"the corpus is a JSON list that does not parse: {e}", source=source
+            ) from None
+    return io.BufferedReader(_Prefixed(head, fh))
 
 
 class LineReader:
@@ -127,7 +213,7 @@ def read_corpus_lines(
     """Lazily ``(line_no, raw bytes)`` of each non-blank line of a .jsonl[.gz] file or ``-``."""
     fh = open_corpus(corpus)
     try:
-        yield from LineReader(fh, source_name(corpus), max_bytes)
+        yield from LineReader(as_jsonl(fh, source_name(corpus)), source_name(corpus), max_bytes)
     finally:
         if fh is not corpus and not is_dash(corpus):
             fh.close()

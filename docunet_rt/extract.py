@@ -48,7 +48,7 @@ from typing import IO, Any
 
 import orjson
 
-from .corpus import LineReader, is_dash, open_corpus, read_corpus_lines, source_name
+from .corpus import LineReader, as_jsonl, is_dash, open_corpus, read_corpus_lines, source_name
 from .data import DataError, Document, parse_line
 from .options import POOLS, ExtractOptions, check_choice
 from .runtime.extractor import Decoder, Extractor, Prepared
@@ -476,7 +476,8 @@ def run_extraction(
     try:
         job = _Job(out, extractor, options, errors_path, strict, progress)
         resuming = resume and job.read_state()
-        reader = LineReader(fh, source_name(corpus), options.max_record_bytes)
+        src = source_name(corpus)
+        reader = LineReader(as_jsonl(fh, src), src, options.max_record_bytes)
         lines: Iterator[tuple[int, bytes]] = iter(reader)
         if resuming:
             job.check_corpus(lines, reader)

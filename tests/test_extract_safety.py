@@ -303,3 +303,40 @@ def test_entity_ids_and_mention_spans_reach_the_output(tmp_path):
                        "spans": [[0, 5], [26, 31]]}  # fmt: skip
     assert ents[1]["id"] == "Q90" and ents[1]["spans"] == [[18, 23]]
     assert "id" not in ents[2] and ents[2]["spans"] == [[40, 44]]
+
+
+def test_a_json_list_and_a_pretty_printed_document_are_read_as_documents(tmp_path):
+    import gzip
+    import json
+
+    recs = corpus_records(12, seed=9)
+    jsonl = write_jsonl(tmp_path / "c.jsonl", recs)
+    run_extraction(jsonl, tmp_path / "want.jsonl", StubExtractor())
+    want = (tmp_path / "want.jsonl").read_bytes()
+    as_list = tmp_path / "list.json"
+    as_list.write_text(json.dumps(recs, indent=2))  # DocRED's test.json shape
+    gz = tmp_path / "list.json.gz"
+    gz.write_bytes(gzip.compress(as_list.read_bytes()))
+    for src in (as_list, gz):
+        run_extraction(src, tmp_path / "o.jsonl", StubExtractor())
+        assert (tmp_path / "o.jsonl").read_bytes() == want
+    one = tmp_path / "one.json"
+    one.write_text("\ufeff" + json.dumps(recs[1], indent=4))  # one pretty-printed document
+    s = run_extraction(one, tmp_path / "o1.jsonl", StubExtractor(), errors_path=tmp_path / "e")
+    assert (s.docs, s.errors) == (1, 0)
+    [got] = lines_of(tmp_path / "o1.jsonl")  # its id: its title, else its line number (1)
+    assert got["triples"] == orjson.loads(want.splitlines()[1])["triples"]
+    # JSONL whose first line is bad stays JSONL: one error record, the rest extracted
+    bad_first = write_jsonl(tmp_path / "b.jsonl", [b"{oops", *recs[1:]])
+    s = run_extraction(bad_first, tmp_path / "o2.jsonl", StubExtractor())
+    assert (s.docs, s.errors) == (11, 1)
+
+
+def test_pubtator_or_cdr_input_points_to_convert(tmp_path):
+    from docunet_rt.data import DataError
+
+    pub = tmp_path / "c.txt"
+    pub.write_text("123|t|A title\n123|a|An abstract.\n123\t0\t1\tA\tChemical\tD1\n\n")
+    with pytest.raises(DataError, match="docunet-rt convert CORPUS -o corpus.jsonl"):
+        run_extraction(pub, tmp_path / "o.jsonl", StubExtractor())
+    assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").read_bytes() == b""
