@@ -97,11 +97,21 @@ def build_model(config: DocuNetConfig, encoder: torch.nn.Module) -> DocuNet:
     return DocuNet(fitted, encoder)
 
 
+def _replace_atomically(path: Path, write: Any) -> None:
+    """``write(tmp)`` then rename ``tmp`` over ``path``: an interrupt never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def save_weights(model: torch.nn.Module, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path))
+    _replace_atomically(Path(path), lambda tmp: save_file(state, str(tmp)))
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
@@ -139,7 +149,8 @@ def save_checkpoint(
         "encoder_config": model.encoder.config.to_dict(),  # type: ignore[union-attr]
         "best": best or {},
     }
-    (out / "config.json").write_text(json.dumps(meta, indent=2, default=str))
+    text = json.dumps(meta, indent=2, default=str)
+    _replace_atomically(out / "config.json", lambda tmp: tmp.write_text(text))
 
 
 def read_checkpoint_config(ckpt: str | os.PathLike) -> dict[str, Any]:

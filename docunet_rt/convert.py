@@ -2,12 +2,14 @@
 
 Sources: DocRED JSON (a list), JSONL (DocRED-style records, one per line; plain-text records
 ``{id, text, entities}`` with character offsets are accepted too), CDR/GDA ``.data`` (EoG) and
-PubTator (entities grouped by concept id). Targets: JSONL (every record with an ``id``, the form
-the extract command reads) and DocRED JSON (``id`` only where it differs from the title).
+PubTator (entities grouped by concept id), each plain or gzip-compressed. Targets: JSONL (every
+record with an ``id``, the form the extract command reads) and DocRED JSON (``id`` only where it
+differs from the title).
 
-What DocRED-style records cannot hold is dropped, with a warning: CDR/PubTator candidate pairs
-(a reader of the output scores every ordered entity pair, not only Chemical × Disease) and
-concept ids, which are kept as an extra ``kb_id`` key on every mention (readers ignore it).
+Concept (knowledge-base) ids are kept as an ``id`` key on every mention, which the readers take
+back as the entity's id. What DocRED-style records cannot hold is dropped, with a warning:
+CDR/PubTator candidate pairs (a reader of the output scores every ordered entity pair, not only
+Chemical × Disease).
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from .data import (
     document_to_docred,
     read_documents,
 )
+from .options import FORMATS
 
 __all__ = ["SOURCES", "TARGETS", "convert", "document_record", "read_any"]
 
 logger = logging.getLogger("docunet_rt")
 
-SOURCES = ("auto", "docred", "jsonl", "cdr", "pubtator")
+SOURCES = FORMATS  # auto, docred, jsonl, cdr, pubtator: what read_documents reads
 TARGETS = ("jsonl", "docred")
 
 
@@ -57,14 +60,10 @@ def read_any(
 
 def document_record(doc: Document, *, with_id: bool) -> dict[str, Any]:
     """``doc`` as a DocRED-style record; ``with_id`` puts ``id`` first even when it equals the
-    title (JSONL); a mention of an entity with a knowledge-base id gets a ``kb_id`` key."""
+    title (JSONL). A mention of an entity with a knowledge-base id carries it as ``id``."""
     rec = document_to_docred(doc)
     if with_id:
         rec = {"id": doc.id, **rec}
-    for ent, mentions in zip(doc.entities, rec["vertexSet"], strict=True):
-        if ent.id is not None:
-            for m in mentions:
-                m["kb_id"] = ent.id
     return rec
 
 

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .data import Document, read_documents, write_result
+from .data import DataError, Document, read_documents, write_result
 from .decode import to_facts
 from .metrics import score, train_facts
+from .options import ExtractOptions
 from .runtime.extractor import Extractor
+
+# Called with (documents done, documents in all) before the first batch and after each one.
+Progress = Callable[[int, int], None]
+TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
 
 
 def is_model_dir(path: str | os.PathLike) -> bool:
@@ -42,14 +47,40 @@ def load_extractor(
         raise ValueError(
             f"--precision {precision} needs an exported MODEL_DIR; a checkpoint runs in fp32"
         )
-    import torch
+    try:
+        import torch
 
-    from .checkpoint import load_checkpoint
+        from .checkpoint import load_checkpoint
+    except ImportError as e:
+        name = (e.name or "torch").split(".")[0]
+        raise ImportError(
+            f"running a checkpoint needs the Python package {name!r}, which is not installed: "
+            f"{TRAIN_EXTRA} (or export the checkpoint and use the MODEL_DIR)"
+        ) from e
 
     if threads:
         torch.set_num_threads(threads)
     model, tok = load_checkpoint(path)
     return torch_extractor(model, tok)
+
+
+def _logits(
+    ex: Extractor, docs: Sequence[Document], progress: Progress | None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(pairs, logits) per document, in input order: ``Extractor.logits`` batch by batch (the
+    same batches), reporting the documents done after each batch."""
+    feats = [ex.features(d) for d in docs]
+    out: list[np.ndarray | None] = [None] * len(feats)
+    done = 0
+    if progress:
+        progress(0, len(feats))
+    for idx in ex.plan_batches(feats, ExtractOptions()):
+        for i, lg in zip(idx, ex.run_batch([feats[i] for i in idx]), strict=True):
+            out[i] = lg
+        done += len(idx)
+        if progress:
+            progress(done, len(feats))
+    return [f.pairs for f in feats], out  # type: ignore[return-value]
 
 
 def pair_logits(
@@ -58,11 +89,34 @@ def pair_logits(
     *,
     precision: str = "fp32",
     threads: int | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """(pairs per doc, logits per doc, relation ids) from a checkpoint or a MODEL_DIR."""
     ex = load_extractor(path, precision=precision, threads=threads)
-    feats = [ex.features(d) for d in docs]
-    return [f.pairs for f in feats], ex.logits(feats), list(ex.relations)
+    pairs, logits = _logits(ex, docs, progress)
+    return pairs, logits, list(ex.relations)
+
+
+def check_label_space(
+    docs: Sequence[Document], relations: Sequence[str], *, source: str | None = None
+) -> None:
+    """A :class:`DataError` when the documents' labels use relation ids that the model does not
+    have (scores against labels a model cannot predict mean nothing)."""
+    known = set(relations)
+    unknown = sorted({lab.relation for d in docs for lab in d.labels or []} - known)
+    if not unknown:
+        return
+
+    def few(ids: Sequence[str]) -> str:
+        more = f", ... ({len(ids)} in all)" if len(ids) > 5 else ""
+        return ", ".join(ids[:5]) + more
+
+    raise DataError(
+        f"the data is labelled with relations the model does not have: unknown relation id(s) "
+        f"{few(unknown)}; the model's relations: {few(list(relations))}; evaluate a model "
+        "trained on this label set",
+        source=source,
+    )
 
 
 def evaluate_path(
@@ -73,15 +127,20 @@ def evaluate_path(
     fmt: str = "auto",
     precision: str = "fp32",
     threads: int | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
+    """Score a checkpoint or MODEL_DIR on labelled ``data``; ``progress(done, total)`` is
+    called as documents are scored. Labels outside the model's label set are an error."""
     docs = read_documents(data, fmt)
     if not any(d.labels for d in docs):
         raise ValueError(f"{data} has no labels to score against")
+    ex = load_extractor(path, precision=precision, threads=threads)
+    check_label_space(docs, ex.relations, source=str(data))
     train = train_facts(read_documents(train_file)) if train_file else None
     t0 = time.perf_counter()
-    pairs, logits, relations = pair_logits(path, docs, precision=precision, threads=threads)
+    pairs, logits = _logits(ex, docs, progress)
     seconds = time.perf_counter() - t0
-    scores = score(docs, to_facts(pairs, logits, relations), train)
+    scores = score(docs, to_facts(pairs, logits, list(ex.relations)), train)
     return {
         "model": str(path),
         "data": str(data),
@@ -99,9 +158,12 @@ def predict_path(
     *,
     fmt: str = "auto",
     precision: str = "fp32",
+    progress: Progress | None = None,
 ) -> int:
+    """Write the predictions for ``data`` in the DocRED result format; ``progress(done, total)``
+    is called as documents are run. Returns the number of predicted relations."""
     docs = read_documents(data, fmt)
-    pairs, logits, relations = pair_logits(path, docs, precision=precision)
+    pairs, logits, relations = pair_logits(path, docs, precision=precision, progress=progress)
     facts = to_facts(pairs, logits, relations)
     rows = [
         (d.title or d.id, h, t, r)

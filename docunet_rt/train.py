@@ -3,10 +3,13 @@ dev-selected best checkpoint, per-epoch JSONL log, exact resume."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import math
+import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -174,11 +177,21 @@ def seed_everything(seed: int) -> None:
 
 
 def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any]:
-    """Train, selecting the best epoch on dev; returns a summary dict (also in metrics.jsonl)."""
+    """Train, selecting the best epoch on dev; returns a summary dict (also in metrics.jsonl).
+
+    Training stops at ``opts.epochs`` epochs or ``opts.max_steps`` optimizer steps, whichever
+    comes first. ``--out``/``--resume`` are checked before anything is loaded; resuming a run
+    that already finished trains nothing and returns its summary with ``already_finished``.
+    """
     check_choice("marker scheme", opts.markers, MARKERS)  # option errors before any loading
     check_choice("feature map", opts.feature_map, FEATURE_MAPS)
     check_choice("similarity", opts.similarity, SIMILARITIES)
     out = Path(opts.out)
+    last = out / "last"
+    resumed = check_run_dir(out, opts.resume)
+    if resumed is not None and resumed.get("finished"):
+        return finished_summary(out, resumed)
+    require_training_extras()
     device = pick_device(opts.device)
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -194,6 +207,19 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
             docs[:] = check_relations(docs, names, source=path, skip_bad=opts.skip_bad)
     if not train_docs:
         raise ValueError(f"{opts.train}: no usable training documents")
+
+    # Whichever limit comes first: the epochs or the optimizer steps.
+    steps_per_epoch = math.ceil(math.ceil(len(train_docs) / opts.batch_size) / opts.grad_accum)
+    total = steps_per_epoch * opts.epochs
+    if opts.max_steps:
+        total = min(total, opts.max_steps)
+    epochs = math.ceil(total / steps_per_epoch)
+    if resumed is not None and (resumed["step"] >= total or resumed["epoch"] >= epochs):
+        # every epoch is done (a run written before runs were marked finished): only the test
+        # score may be missing, if the run was killed while scoring it
+        if not opts.test or finished_summary(out, resumed).get("test") is not None:
+            mark_finished(last, resumed)
+            return finished_summary(out, resumed)
 
     encoder, tok, enc_path = load_encoder(opts.encoder)
     config = DocuNetConfig(
@@ -215,27 +241,22 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     test_feats = featurize(test_docs, tok, config, index) if test_docs else None
     facts = train_facts(train_docs)
 
-    steps_per_epoch = math.ceil(math.ceil(len(train_feats) / opts.batch_size) / opts.grad_accum)
-    total = opts.max_steps or steps_per_epoch * opts.epochs
-    epochs = math.ceil(total / steps_per_epoch)
     optimizer = torch.optim.AdamW(param_groups(model, opts), eps=1e-6, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup(total, opts.warmup))
 
     training_meta = {**asdict(opts), "relations_count": len(relations), "total_steps": total}
-    state = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": None}
-    last = out / "last"
-    if opts.resume:
-        state = resume_state(last, model, optimizer, scheduler)
+    state: dict[str, Any] = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": None}
+    if resumed is not None:
+        state = {**state, **resume_state(last, model, optimizer, scheduler)}
         logger.info("resuming after epoch %d (step %d)", state["epoch"], state["step"])
-    elif (out / "metrics.jsonl").exists():
-        raise FileExistsError(f"{out} already holds a training run; pass --resume or a new --out")
+    state.update(epochs=epochs, total_steps=total)
     out.mkdir(parents=True, exist_ok=True)
 
     use_amp = device.type == "cuda"
     rng = np.random.default_rng(opts.seed)
     for _ in range(state["epoch"]):  # replay the shuffles of finished epochs
         rng.permutation(len(train_feats))
-    summary: dict[str, Any] = {}
+    record: dict[str, Any] = {}
     for epoch in range(state["epoch"] + 1, epochs + 1):
         if state["step"] >= total:
             break
@@ -283,7 +304,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
                     break
         train_seconds = time.perf_counter() - t0
         dev_scores = evaluate_model(model, dev_docs, dev_feats, tok, train=facts, device=device)
-        record: dict[str, Any] = {
+        record = {
             "epoch": epoch,
             "step": state["step"],
             "train_loss": float(np.mean(losses)) if losses else None,
@@ -313,9 +334,14 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
         )
         if progress:
             progress({"event": "epoch", **record})
-        summary = {"best_epoch": state["best_epoch"], "best_dev_f1": state["best_f1"], **record}
+    summary: dict[str, Any] = {
+        "best_epoch": state["best_epoch"],
+        "best_dev_f1": state["best_f1"],
+        **record,
+    }
     if test_docs is not None and state["best_epoch"] is not None:
         summary["test"] = score_test(out, model, test_docs, test_feats, tok, facts, device)
+    mark_finished(last, state)
     summary["skipped_train_records"] = train_stats.skipped
     return summary
 
@@ -328,7 +354,7 @@ def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, A
     meta_file = out / "config.json"
     meta = json.loads(meta_file.read_text())
     meta["best"]["test"] = scores
-    meta_file.write_text(json.dumps(meta, indent=2, default=str))
+    _write_atomic(meta_file, json.dumps(meta, indent=2, default=str).encode())
     with open(out / "metrics.jsonl", "a") as fh:
         fh.write(
             json.dumps({"event": "test", "epoch": meta["best"]["epoch"], "test": scores}) + "\n"
@@ -337,18 +363,133 @@ def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, A
     return scores
 
 
+# ------------------------------------------------------------------------------------------------
+# Run directory and resume state
+# ------------------------------------------------------------------------------------------------
+
+RESUME_FILES = ("state.json", "model.safetensors", "optimizer.pt")
+TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
+
+
+def require_training_extras() -> None:
+    """ImportError naming the pip command when a training dependency is missing (torch itself
+    is imported with this module; the CLI reports it the same way)."""
+    for name in ("transformers", "safetensors"):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ImportError(
+                f"training needs the Python package {name!r}, which is not installed: {TRAIN_EXTRA}"
+            ) from e
+
+
+def _recover_last(last: Path) -> None:
+    """Finish a swap of ``last/`` that was interrupted (see :func:`save_resume_state`)."""
+    new, old = last.with_name("last.new"), last.with_name("last.old")
+    if not last.exists():  # stopped after last.new was complete, before it was renamed
+        if (new / "state.json").is_file():  # written last, atomically: last.new is complete
+            os.replace(new, last)
+        elif old.exists():
+            os.replace(old, last)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_run_dir(out: Path, resume: bool) -> dict[str, Any] | None:
+    """Check ``--out``/``--resume`` before anything is loaded: the saved resume state with
+    ``resume``, None for a new run; an error when the directory does not fit the request."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} exists and is not a directory")
+    if not resume:
+        if (out / "metrics.jsonl").exists():
+            raise FileExistsError(
+                f"{out} already holds a training run; pass --resume or a new --out"
+            )
+        return None
+    last = out / "last"
+    _recover_last(last)
+    missing = [f for f in RESUME_FILES if not (last / f).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"--resume: no resume state in {last} (missing {', '.join(missing)}); "
+            "start the run without --resume"
+        )
+    try:
+        state = json.loads((last / "state.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"--resume: {last / 'state.json'} is corrupt: {e}") from None
+    if not isinstance(state, dict) or not all(k in state for k in ("epoch", "step")):
+        raise ValueError(f"--resume: {last / 'state.json'} has no epoch and step")
+    return state
+
+
+def last_finished_epoch(out: str | os.PathLike) -> dict[str, Any] | None:
+    """The resume state of the run in ``out`` (``epoch`` = the last finished epoch, ``epochs``
+    = the planned number), or None when no epoch has finished."""
+    last = Path(out) / "last"
+    try:
+        _recover_last(last)
+        return json.loads((last / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def finished_summary(out: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """What a finished run reports (its best epoch, dev F1 and test score), from the
+    checkpoint's config.json, else from metrics.jsonl and the resume state."""
+    best: dict[str, Any] = {}
+    try:
+        best = json.loads((out / "config.json").read_text()).get("best") or {}
+    except (OSError, ValueError):
+        pass
+    if "epoch" not in best:
+        try:
+            lines = (out / "metrics.jsonl").read_text().splitlines()
+            epochs = [r for r in map(json.loads, filter(None, lines)) if "dev" in r]
+            best = max(epochs, key=lambda r: r["dev"]["f1"], default={})
+        except (OSError, ValueError, KeyError, TypeError):
+            best = {}
+    return {
+        "already_finished": True,
+        "epoch": state.get("epoch"),
+        "step": state.get("step"),
+        "best_epoch": best.get("epoch", state.get("best_epoch")),
+        "best_dev_f1": (best.get("dev") or {}).get("f1", state.get("best_f1")),
+        "test": best.get("test"),
+    }
+
+
+def mark_finished(last: Path, state: dict[str, Any]) -> None:
+    """Record in the resume state that the run is complete (``--resume`` then trains nothing)."""
+    if (last / "state.json").is_file():
+        _write_atomic(last / "state.json", json.dumps({**state, "finished": True}).encode())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def save_resume_state(last: Path, model, optimizer, scheduler, state: dict[str, Any]) -> None:
-    last.mkdir(parents=True, exist_ok=True)
-    save_weights(model, last / "model.safetensors")
+    """Write the resume state to ``last.new/``, then swap it in for ``last/``: an interrupt
+    (Ctrl-C, kill) at any moment leaves one complete state, the old or the new."""
+    new, old = last.with_name("last.new"), last.with_name("last.old")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    save_weights(model, new / "model.safetensors")
     torch.save(
         {
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
         },
-        last / "optimizer.pt",
+        new / "optimizer.pt",
     )
-    (last / "state.json").write_text(json.dumps(state))
+    _write_atomic(new / "state.json", json.dumps(state).encode())  # last: marks it complete
+    if last.exists():
+        os.replace(last, old)
+    os.replace(new, last)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def resume_state(last: Path, model, optimizer, scheduler) -> dict[str, Any]:

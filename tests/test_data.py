@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -125,6 +126,25 @@ def test_parse_record_ids_and_meta():
         parse_docred_record([1], source="f.jsonl", line=2)
 
 
+def test_docred_entity_kb_id_round_trip():
+    rec = small_record()
+    for m in rec["vertexSet"][1]:
+        m["id"] = "Q42"
+    d = parse_docred_record(rec)
+    assert [e.id for e in d.entities] == [None, "Q42"]
+    back = document_to_docred(d)
+    assert [m.get("id") for m in back["vertexSet"][1]] == ["Q42", "Q42"]
+    assert "id" not in back["vertexSet"][0][0]
+    assert parse_docred_record(back) == d
+    # an id on only some mentions is the entity's id; mentions that disagree are an error
+    del rec["vertexSet"][1][0]["id"]
+    assert parse_docred_record(rec).entities[1].id == "Q42"
+    rec["vertexSet"][1][0]["id"] = "Q7"
+    msg = "field vertexSet[1][1].id: id 'Q42' differs from 'Q7' on another mention of the entity"
+    with pytest.raises(DataError, match=re.escape(msg)):
+        parse_docred_record(rec, source="f.json", index=0)
+
+
 def _edit(rec: dict, path: str, value: object) -> None:
     """Set ``value`` at a dotted path of ``rec`` (``DEL`` deletes, a final ``+`` appends)."""
     *parents, last = [int(k) if k.isdigit() else k for k in path.split(".")]
@@ -160,6 +180,7 @@ DEL = object()
         ("labels.+", {"h": 0, "t": 1}, "labels[1].r: missing key 'r'"),
         ("labels.0.evidence", [4], "labels[0].evidence: evidence sentence 4"),
         ("title", 3, "title: title must be a string"),
+        ("vertexSet.1.1.id", 5, "vertexSet[1][1].id: id must be a string"),
     ],
 )
 def test_parse_record_errors(path, value, message):
@@ -535,3 +556,46 @@ def test_text_errors(text, entities, message):
     prefix = "src.jsonl, line 7, document 'd1', field "
     with pytest.raises(DataError, match=re.escape(prefix + message)):
         text_to_document("d1", text, entities, source="src.jsonl", line=7)
+
+
+# ------------------------------------------------------------------------------------------------
+# gzip-compressed input (every format, told by the magic bytes, not the name)
+# ------------------------------------------------------------------------------------------------
+
+GZ_PUBTATOR = PT.format(m="9\t0\t7\tAspirin\tChemical\tD1\n9\t12\t18\tasthma\tDisease\tD2\n")
+GZ_CDR = cdr_line([GOOD]) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "text"),
+    [
+        ("x.json", "docred", json.dumps([small_record(), small_record(title="U")])),
+        ("x.jsonl", "jsonl", json.dumps(small_record()) + "\n" + json.dumps(small_record(id=2))),
+        ("x.data", "cdr", GZ_CDR),
+        ("x.PubTator.txt", "pubtator", GZ_PUBTATOR),
+    ],
+)
+def test_gzip_input_reads_like_plain(tmp_path, name, fmt, text):
+    plain = tmp_path / name
+    plain.write_text(text)
+    expected = read_documents(plain)
+    assert len(expected) >= 1
+    # by magic bytes: a .gz name, and a compressed file whose name does not say so
+    for gz in (tmp_path / f"{name}.gz", tmp_path / f"renamed_{name}"):
+        gz.write_bytes(gzip.compress(text.encode()))
+        assert detect_format(gz) == fmt
+        assert read_documents(gz) == expected
+        assert read_documents(gz, fmt) == expected
+
+
+def test_gzip_errors_name_the_file(tmp_path):
+    p = tmp_path / "d.jsonl.gz"
+    good = json.dumps(small_record())
+    p.write_bytes(gzip.compress(f"{good}\n{{oops\n".encode()))
+    with pytest.raises(DataError, match=r"d\.jsonl\.gz, line 2: invalid JSON"):
+        read_documents(p)
+    for name, text in (("t.json.gz", json.dumps([small_record()] * 50)), ("c.data.gz", GZ_CDR * 9)):
+        p = tmp_path / name
+        p.write_bytes(gzip.compress(text.encode())[:-12])  # truncated
+        with pytest.raises(DataError, match=re.escape(name) + ".*corrupt or truncated gzip"):
+            read_documents(p, "cdr" if name.startswith("c") else "auto")

@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import random_document
 from typer.testing import CliRunner
 
 from docunet_rt.cli.main import app
+from docunet_rt.data import DataError, document_to_docred
+from docunet_rt.evaluate import evaluate_path, predict_path
 
 runner = CliRunner()
 
@@ -107,3 +111,38 @@ assert "torch" not in sys.modules, "torch was imported"
                        env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1"
+
+
+# EoG .data (CDR): one Chemical x Disease pair labelled CID
+CDR_LINE = (
+    "123\tAspirin causes headache .|Headache is bad .\t"
+    "1:CID:2\tL2R\tNON-CROSS\t0-1\t2-3\tD001241\tAspirin\tChemical\t0\t1\t0\t"
+    "D006261\theadache|Headache\tDisease\t2:4\t3:5\t0:1\n"
+)
+
+
+def test_evaluate_refuses_labels_the_model_cannot_predict(tmp_path, tiny_checkpoint):
+    data = tmp_path / "cdr.data"
+    data.write_text(CDR_LINE)  # CID; the tiny model knows r1, r2, r3
+    pattern = r"cdr\.data: .*unknown relation id\(s\) CID.*model's relations: r1, r2, r3"
+    with pytest.raises(DataError, match=pattern):
+        evaluate_path(tiny_checkpoint, data)
+    r = invoke("evaluate", str(tiny_checkpoint), "--data", str(data))
+    assert r.exit_code == 1
+    errors = [x for x in r.output.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "CID" in errors[0] and "r1, r2, r3" in errors[0]
+
+
+def test_evaluate_and_predict_report_progress(tmp_path, tiny_checkpoint):
+    rng = np.random.default_rng(3)
+    docs = [random_document(rng, 30, 4, doc_id=f"d{i}") for i in range(5)]
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([document_to_docred(d) for d in docs]))
+    for run in (
+        lambda cb: evaluate_path(tiny_checkpoint, data, progress=cb),
+        lambda cb: predict_path(tiny_checkpoint, data, tmp_path / "r.json", progress=cb),
+    ):
+        seen: list[tuple[int, int]] = []
+        run(lambda done, total, seen=seen: seen.append((done, total)))
+        assert seen[-1] == (5, 5)
+        assert [d for d, _ in seen] == sorted(d for d, _ in seen)

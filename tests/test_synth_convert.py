@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -230,8 +231,11 @@ def test_pubtator_to_jsonl(tmp_path):
     assert [len(e.mentions) for e in d.entities] == [2, 2, 1]
     assert [(x.head, x.tail, x.relation) for x in d.labels] == [(0, 1, "CID")]
     assert d.title == "Aspirin and headache."
+    # concept ids survive the conversion: an "id" on every mention, read back as Entity.id
+    assert [e.id for e in d.entities] == ["D001241", "D006261", "D009325"]
     rec = json.loads(out.read_text().splitlines()[0])
-    assert rec["vertexSet"][0][0]["kb_id"] == "D001241"
+    assert [m["id"] for m in rec["vertexSet"][0]] == ["D001241", "D001241"]
+    assert "kb_id" not in rec["vertexSet"][0][0]
     orig = read_documents(src)
     assert [x.sentences for x in docs] == [x.sentences for x in orig]
     assert docs[1].labels == orig[1].labels
@@ -248,6 +252,22 @@ def test_cdr_to_jsonl(tmp_path):
     assert [(e.type, len(e.mentions)) for e in d.entities] == [("Chemical", 1), ("Disease", 2)]
     assert [(x.head, x.tail, x.relation) for x in d.labels] == [(0, 1, "CID")]
     assert d.candidates is None  # not representable in DocRED-style records
+    assert [e.id for e in d.entities] == ["D001241", "D006261"]
+    gz = tmp_path / "x.data.gz"  # a compressed source converts the same
+    gz.write_bytes(gzip.compress(CDR_LINE.encode()))
+    assert convert(gz, tmp_path / "y.jsonl") == 1
+    assert (tmp_path / "y.jsonl").read_bytes() == out.read_bytes()
+
+
+def test_text_record_entity_ids_round_trip(tmp_path):
+    src, out = tmp_path / "t.jsonl", tmp_path / "t.json"
+    rec = {"id": "d1", "text": "Bill Gates founded Microsoft.",
+           "entities": [{"mentions": [{"start": 0, "end": 10}], "type": "PER", "id": "Q5284"},
+                        {"mentions": [{"start": 19, "end": 28}], "type": "ORG"}]}  # fmt: skip
+    src.write_text(json.dumps(rec) + "\n")
+    assert convert(src, out, dst="docred") == 1
+    assert [e.id for e in read_documents(out)[0].entities] == ["Q5284", None]
+    assert read_documents(out) == read_documents(src)
 
 
 def test_convert_errors(tmp_path):

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from conftest import random_document
+from typer.testing import CliRunner
 
+import docunet_rt.train as train_module
 from docunet_rt.checkpoint import load_checkpoint, read_checkpoint_config
+from docunet_rt.cli.main import app
 from docunet_rt.data import document_to_docred
 from docunet_rt.features import build_features, collate
 from docunet_rt.model import batch_to_tensors
@@ -110,3 +117,102 @@ def test_load_missing_or_corrupt_checkpoint(tmp_path):
     (tmp_path / "bad" / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="is corrupt"):
         load_checkpoint(tmp_path / "bad")
+
+
+def metrics(out) -> list[dict]:
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def cli_args(out, encoder_dir, data, *extra: str) -> list[str]:
+    return ["train", "--train", data, "--dev", data, "--out", str(out), "--encoder",
+            str(encoder_dir), "--batch-size", "2", "--unet-base", "8", "--seed", "1", *extra]  # fmt: skip
+
+
+def test_epochs_and_max_steps_stop_at_whichever_comes_first(tmp_path, encoder_dir, four_docs):
+    # 4 documents, batch size 1: 4 steps per epoch
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(opts(tmp_path, encoder_dir, four_docs, out=str(a), epochs=1, max_steps=5))
+    assert [(r["epoch"], r["step"]) for r in metrics(a)] == [(1, 4)]
+    train(opts(tmp_path, encoder_dir, four_docs, out=str(b), epochs=3, max_steps=5))
+    assert [(r["epoch"], r["step"]) for r in metrics(b)] == [(1, 4), (2, 5)]
+
+
+def test_finished_run_resume_reports_it_and_trains_nothing(tmp_path, encoder_dir, four_docs):
+    out = tmp_path / "ckpt"
+    first = train(opts(tmp_path, encoder_dir, four_docs, epochs=2))
+    before = (out / "metrics.jsonl").read_text()
+    nope, missing = tmp_path / "no-encoder", str(tmp_path / "missing.json")
+    # --out and --resume are checked before the encoder is loaded or any data is read
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        train(opts(tmp_path, nope, missing, epochs=2))
+    with pytest.raises(FileNotFoundError, match="no resume state"):
+        train(opts(tmp_path, nope, missing, out=str(tmp_path / "new"), resume=True))
+    again = train(opts(tmp_path, nope, missing, epochs=2, resume=True))
+    assert again["already_finished"] is True
+    assert (again["best_epoch"], again["best_dev_f1"]) == (
+        first["best_epoch"],
+        first["best_dev_f1"],
+    )
+    assert (out / "metrics.jsonl").read_text() == before
+    r = CliRunner().invoke(app, cli_args(out, nope, missing, "--epochs", "2", "--resume"))
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "already finished" in text and f"best epoch {first['best_epoch']}" in text
+    assert f"dev F1 {first['best_dev_f1']:.4f}" in text
+
+
+def test_run_finished_by_an_older_version_is_recognised(tmp_path, encoder_dir, four_docs):
+    """Run directories written before runs were marked finished: the epochs are all done."""
+    out = tmp_path / "ckpt"
+    first = train(opts(tmp_path, encoder_dir, four_docs, epochs=1))
+    state_file = out / "last" / "state.json"
+    state = json.loads(state_file.read_text())
+    state.pop("finished", None)
+    state_file.write_text(json.dumps(state))
+    again = train(opts(tmp_path, tmp_path / "no-encoder", four_docs, epochs=1, resume=True))
+    assert again["already_finished"] is True and again["best_epoch"] == first["best_epoch"]
+    assert len(metrics(out)) == 1
+
+
+def test_ctrl_c_says_how_far_it_got_and_how_to_resume(
+    tmp_path, encoder_dir, four_docs, monkeypatch
+):
+    real_train = train_module.train
+
+    def ctrl_c_after_epoch_2(options, progress=None):
+        def on_progress(ev):
+            if progress:
+                progress(ev)
+            if ev.get("event") == "epoch" and ev["epoch"] == 2:
+                raise KeyboardInterrupt
+
+        return real_train(options, on_progress)
+
+    monkeypatch.setattr(train_module, "train", ctrl_c_after_epoch_2)
+    out = tmp_path / "run dir"  # a space: the printed command must quote it
+    r = CliRunner().invoke(app, cli_args(out, encoder_dir, four_docs, "--epochs", "3"))
+    assert r.exit_code == 130, r.output
+    lines = [x for x in r.output.splitlines() if "interrupted" in x]
+    assert len(lines) == 1 and "last finished epoch: 2 of 3" in lines[0]
+    args = shlex.split(lines[0].split("resume with: ", 1)[1])
+    assert args[:2] == ["docunet-rt", "train"] and args[-1] == "--resume"
+    monkeypatch.undo()
+    r = CliRunner().invoke(app, args[1:])
+    assert r.exit_code == 0, r.output
+    assert [x["epoch"] for x in metrics(out)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("module", ["torch", "transformers"])
+def test_train_without_the_training_extras_names_the_pip_command(tmp_path, four_docs, module):
+    args = ["train", "--train", four_docs, "--dev", four_docs, "--out", str(tmp_path / "o")]
+    code = (
+        f"import sys\nsys.modules[{module!r}] = None  # as if it were not installed\n"
+        f"from docunet_rt.cli.main import app\napp({args!r}, prog_name='docunet-rt')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error:") and module in lines[0]
+    assert "pip install 'docunet-rt[train]'" in lines[0]

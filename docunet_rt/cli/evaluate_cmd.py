@@ -2,17 +2,69 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
 from ..options import FORMATS, PRECISIONS
-from .common import choice, console, run_guarded, setup_logging
+from .common import EXIT_FATAL, choice, console, run_guarded, setup_logging
+
+T = TypeVar("T")
+
+
+def fail_plain(message: str, code: int = EXIT_FATAL) -> NoReturn:
+    """``common.fail`` for a message that must not be read as Rich markup (``[train]`` in a pip
+    command would vanish)."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def needs_extra(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(...)``, with a missing dependency (torch for a checkpoint) said as one line naming
+    the pip command (wrap it in ``run_guarded`` for the other expected errors)."""
+    try:
+        return fn(*args, **kwargs)
+    except ImportError as e:
+        fail_plain(str(e))
+
+
+@contextmanager
+def progress_bar(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a Rich bar of documents done; on a terminal
+    only (the bar is removed when the run ends)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        disable=not console.is_terminal, transient=True,
+    )  # fmt: skip
+    task = bar.add_task(what, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
 
 
 def evaluate(
     model_dir: Path = typer.Argument(..., help="Checkpoint (CKPT_DIR) or exported MODEL_DIR."),
-    data: Path = typer.Option(..., "--data", help="Labelled file to score."),
+    data: Path = typer.Option(
+        ..., "--data", help="Labelled file to score (any supported format, plain or gzip)."
+    ),
     train_facts: Path | None = typer.Option(
         None, "--train-facts", help="Training file for Ign F1."
     ),
@@ -26,10 +78,13 @@ def evaluate(
         help="|".join(PRECISIONS) + " (exported MODEL_DIR only)",
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON here."),
-    threads: int | None = typer.Option(None, "--threads", min=1),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
 ) -> None:
-    """Score a checkpoint or an exported model (DocRED P/R/F1/Ign F1, or CDR/GDA candidate F1)."""
+    """Score a checkpoint or an exported model (DocRED P/R/F1/Ign F1, or CDR/GDA candidate F1).
+
+    The data's relation ids must all be in the model's label set (exit 1 otherwise).
+    """
     setup_logging(verbose)
     import json
 
@@ -38,10 +93,11 @@ def evaluate(
 
     from ..evaluate import evaluate_path
 
-    result = run_guarded(
-        evaluate_path, model_dir, data, train_file=train_facts, fmt=format, precision=precision,
-        threads=threads,
-    )  # fmt: skip
+    with progress_bar("evaluate") as on_progress:
+        result = run_guarded(
+            needs_extra, evaluate_path, model_dir, data, train_file=train_facts, fmt=format,
+            precision=precision, threads=threads, progress=on_progress,
+        )  # fmt: skip
     table = Table(title=f"{data.name} — {model_dir}")
     for col in ("", "precision", "recall", "F1", "Ign F1", "pred", "gold"):
         table.add_column(col, justify="right")
@@ -58,24 +114,41 @@ def evaluate(
 
 def predict(
     model_dir: Path = typer.Argument(..., help="Checkpoint (CKPT_DIR) or exported MODEL_DIR."),
-    data: Path = typer.Option(..., "--data", help="Documents to predict (DocRED JSON/JSONL)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Result file (DocRED official format)."),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        help="Documents to predict (DocRED JSON/JSONL, CDR .data, PubTator; plain or gzip).",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Result file to write: a JSON list of {title, h_idx, t_idx, r, evidence} "
+        "(the DocRED official result format).",
+    ),
     format: str = typer.Option(
-        "auto", "--format", callback=choice("format", FORMATS), help="|".join(FORMATS)
+        "auto",
+        "--format",
+        callback=choice("format", FORMATS),
+        help="Input format: " + "|".join(FORMATS) + " (auto: detected from the content).",
     ),
     precision: str = typer.Option(
         "fp32",
         "--precision",
         callback=choice("precision", PRECISIONS),
-        help="|".join(PRECISIONS) + " (exported MODEL_DIR only)",
+        help="Graph variant: " + "|".join(PRECISIONS) + " (exported MODEL_DIR only).",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Write predictions in the DocRED official result format (title, h_idx, t_idx, r)."""
     setup_logging(verbose)
     from ..evaluate import predict_path
 
-    n = run_guarded(predict_path, model_dir, data, out, fmt=format, precision=precision)
+    with progress_bar("predict") as on_progress:
+        n = run_guarded(
+            needs_extra, predict_path, model_dir, data, out, fmt=format, precision=precision,
+            progress=on_progress,
+        )  # fmt: skip
     console.print(f"wrote {n} predicted relations to {out}")
 
 

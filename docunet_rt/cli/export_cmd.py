@@ -6,11 +6,54 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from .common import EXIT_FATAL, EXIT_USAGE, console, fail, run_guarded, setup_logging
+from ..options import FORMATS
+from .common import EXIT_FATAL, EXIT_USAGE, choice, console, fail, run_guarded, setup_logging
+
+T = TypeVar("T")
+# The export choices, kept here so that importing the CLI stays free of numpy/torch; a test pins
+# them to docunet_rt.export (EXPORTERS, WEIGHT_TYPES).
+EXPORTERS = ("torchscript", "dynamo")
+INT8_WEIGHT_TYPES = ("qint8", "quint8")
+TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
+EXPORT_MODULES = ("torch", "transformers", "safetensors", "onnx", "onnxscript")
+
+
+def fail_plain(message: str, code: int = EXIT_FATAL) -> NoReturn:
+    """``common.fail`` for a message that must not be read as Rich markup (``[train]`` in a pip
+    command would vanish)."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def usage_checked(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` for an option check: a bad value is a usage error (exit 2) listing the
+    valid choices."""
+    try:
+        return fn(*args)
+    except ValueError as e:
+        fail(str(e), EXIT_USAGE)
+
+
+def needs_extra(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(...)``, with a missing export dependency said as one line naming pip (wrap it in
+    ``run_guarded`` for the other expected errors)."""
+    try:
+        return fn(*args, **kwargs)
+    except ImportError as e:
+        name = (e.name or "").split(".")[0]
+        if name not in EXPORT_MODULES:
+            raise
+        fail_plain(
+            f"export needs the Python package {name!r}, which is not installed: {TRAIN_EXTRA}"
+        )
 
 
 def export(
@@ -37,25 +80,30 @@ def export(
         help="int8: 7-bit weights (AVX2 without VNNI saturation guard).",
     ),
     weight_type: str = typer.Option(
-        "qint8", "--int8-weights", help="int8 weight type: qint8|quint8."
+        "qint8",
+        "--int8-weights",
+        callback=choice("int8 weight type", INT8_WEIGHT_TYPES),
+        help="int8 weight type: " + "|".join(INT8_WEIGHT_TYPES) + ".",
     ),
     exporter: str = typer.Option(
         "torchscript",
         "--exporter",
-        help="torchscript|dynamo (both pass parity; torchscript is faster).",
+        callback=choice("exporter", EXPORTERS),
+        help="|".join(EXPORTERS) + " (both pass parity; torchscript is faster).",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Export a checkpoint to a self-contained ONNX model directory (graphs, tokenizer, model.json)."""
     setup_logging(verbose)
     from ..export.onnx import check_opset, export_model, parse_precisions
 
-    # cheap argument checks first: a bad --precision/--opset fails before torch is imported
-    run_guarded(parse_precisions, precision)
-    run_guarded(check_opset, opset, exporter)
+    # cheap argument checks first: a bad --precision/--opset is a usage error (exit 2), before
+    # torch is imported
+    usage_checked(parse_precisions, precision)
+    usage_checked(check_opset, opset, exporter)
     result = run_guarded(
-        export_model, ckpt_dir, out, precisions=precision, opset=opset, optimize=optimize,
-        exporter=exporter, per_channel=per_channel, reduce_range=reduce_range,
+        needs_extra, export_model, ckpt_dir, out, precisions=precision, opset=opset,
+        optimize=optimize, exporter=exporter, per_channel=per_channel, reduce_range=reduce_range,
         weight_type=weight_type,
     )  # fmt: skip
     for prec in result.precisions:
@@ -73,7 +121,9 @@ def parity(
     data: Path | None = typer.Option(
         None, "--data", help="Documents to compare on (any supported format)."
     ),
-    format: str = typer.Option("auto", "--format", help="auto|docred|jsonl|cdr|pubtator"),
+    format: str = typer.Option(
+        "auto", "--format", callback=choice("format", FORMATS), help="|".join(FORMATS)
+    ),
     synthetic: bool = typer.Option(
         False,
         "--synthetic",
@@ -85,10 +135,10 @@ def parity(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Use the first N documents of --data."
     ),
-    batch_size: int = typer.Option(4, "--batch-size", min=1),
-    threads: int | None = typer.Option(None, "--threads", min=1),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Documents per batch."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the reports as JSON here."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Compare an exported model (ONNX Runtime CPU) with its checkpoint (PyTorch): max |Δlogit|
     and predicted-triple agreement. Exit 1 when fp32 exceeds 1e-3 or its triples differ."""
@@ -98,9 +148,9 @@ def parity(
     from ..export.onnx import parse_precisions
     from ..export.parity import check_parity_path
 
-    precs = run_guarded(parse_precisions, precision)
+    precs = usage_checked(parse_precisions, precision)
     reports = run_guarded(
-        check_parity_path, ckpt_dir, model_dir, data, precisions=precs, fmt=format,
+        needs_extra, check_parity_path, ckpt_dir, model_dir, data, precisions=precs, fmt=format,
         synthetic=synthetic, limit=limit, batch_size=batch_size, threads=threads,
     )  # fmt: skip
     for r in reports:

@@ -20,9 +20,11 @@ SYNTH_HELP = (
     "Example: docunet-rt synth -o demo_data --docs 500 --seed 13"
 )
 CONVERT_HELP = (
-    "Convert documents between DocRED JSON, JSONL, CDR/GDA .data and PubTator.\n\n"
+    "Convert documents between DocRED JSON, JSONL, CDR/GDA .data and PubTator (the input plain "
+    "or gzip-compressed).\n\n"
     "CDR/PubTator candidate pairs cannot be written in DocRED-style records (a warning says "
-    "so); concept ids are kept as a kb_id key on each mention.\n\n"
+    "so); concept ids are kept as an id key on each mention, which the readers take back as "
+    "the entity's id.\n\n"
     "Example: docunet-rt convert CDR_TestSet.PubTator.txt -o cdr_test.jsonl"
 )
 
@@ -60,7 +62,7 @@ def synth_command(
 
 
 def convert_command(
-    input: Path = typer.Argument(..., help="File to convert."),
+    input: Path = typer.Argument(..., help="File to convert (plain or gzip-compressed)."),
     out: Path = typer.Option(..., "--out", "-o", help="File to write (replaced if it exists)."),
     src: str = typer.Option(
         "auto",

@@ -2,15 +2,86 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 
 from ..options import FEATURE_MAPS, FORMATS, MARKERS, SIMILARITIES, TRAIN_DEVICES
-from .common import choice, console, run_guarded, setup_logging
+from .common import EXIT_FATAL, choice, console, run_guarded, setup_logging
+
+TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
+TRAIN_MODULES = ("torch", "transformers", "safetensors")  # what the train extra installs
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+
+def fail_plain(message: str, code: int = EXIT_FATAL) -> NoReturn:
+    """``common.fail`` for a message that must not be read as Rich markup (``[train]`` in a pip
+    command would vanish)."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def missing_extra(e: ImportError) -> str | None:
+    """One line for a training dependency that is not installed, naming the pip command (None
+    when ``e`` is about another module)."""
+    name = (e.name or "").split(".")[0]
+    if name not in TRAIN_MODULES:
+        return None
+    return f"training needs the Python package {name!r}, which is not installed: {TRAIN_EXTRA}"
+
+
+def command_line(ctx: typer.Context, resume: bool) -> str:
+    """This ``docunet-rt train`` invocation as a shell command (the options given on the
+    command line, quoted), with ``--resume`` when ``resume``."""
+    words = ["docunet-rt", "train"]
+    for param in ctx.command.params:
+        if param.param_type_name != "option" or param.name in (None, "resume"):
+            continue
+        source = ctx.get_parameter_source(param.name)
+        if source is None or source.name == "DEFAULT":
+            continue
+        value: Any = ctx.params.get(param.name)
+        flag = next((o for o in param.opts if o.startswith("--")), param.opts[0])
+        if getattr(param, "is_flag", False):
+            if value:
+                words.append(flag)
+        elif value is not None:
+            words += [flag, str(value)]
+    if resume:
+        words.append("--resume")
+    return shlex.join(words)
+
+
+def report_interrupt(ctx: typer.Context, out: Path) -> None:
+    """After Ctrl-C: one line saying how far the run got and the command that continues it."""
+    from ..train import last_finished_epoch
+
+    state = last_finished_epoch(out)
+    if state is None:
+        console.print(
+            "interrupted before the first epoch finished (nothing to resume); start again with: "
+            + command_line(ctx, resume=False),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        of = f" of {state['epochs']}" if state.get("epochs") else ""
+        console.print(
+            f"interrupted (last finished epoch: {state['epoch']}{of}, saved in {out}); "
+            f"resume with: {command_line(ctx, resume=True)}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def train(
+    ctx: typer.Context,
     train: Path = typer.Option(
         ..., "--train", help="Training file (DocRED JSON/JSONL, CDR .data, PubTator)."
     ),
@@ -30,16 +101,23 @@ def train(
     encoder: str | None = typer.Option(
         None, "--encoder", help="Local Hugging Face encoder directory (default: embedded MiniLM)."
     ),
-    epochs: int = typer.Option(8, "--epochs", min=1),
-    max_steps: int | None = typer.Option(
-        None, "--max-steps", min=1, help="Stop after this many optimizer steps."
+    epochs: int = typer.Option(
+        8, "--epochs", min=1, help="Train at most N epochs (or --max-steps, whichever is first)."
     ),
-    batch_size: int = typer.Option(4, "--batch-size", min=1),
-    grad_accum: int = typer.Option(1, "--grad-accum", min=1),
-    lr_encoder: float = typer.Option(3e-5, "--lr-encoder"),
-    lr_head: float = typer.Option(1e-4, "--lr-head", help="Classifier learning rate."),
+    max_steps: int | None = typer.Option(
+        None,
+        "--max-steps",
+        min=1,
+        help="Stop after this many optimizer steps (or --epochs, whichever is first).",
+    ),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Documents per batch."),
+    grad_accum: int = typer.Option(
+        1, "--grad-accum", min=1, help="Batches accumulated per optimizer step."
+    ),
+    lr_encoder: float = typer.Option(3e-5, "--lr-encoder", min=0.0, help="Encoder learning rate."),
+    lr_head: float = typer.Option(1e-4, "--lr-head", min=0.0, help="Classifier learning rate."),
     lr_unet: float = typer.Option(
-        4e-4, "--lr-unet", help="Feature-map projection and U-Net learning rate."
+        4e-4, "--lr-unet", min=0.0, help="Feature-map projection and U-Net learning rate."
     ),
     markers: str = typer.Option(
         "star", "--markers", callback=choice("marker scheme", MARKERS), help="|".join(MARKERS)
@@ -67,7 +145,7 @@ def train(
         help="Truncate documents to N wordpieces (default: never; long documents are "
         "windowed). --max-length is its old name.",
     ),
-    seed: int = typer.Option(66, "--seed"),
+    seed: int = typer.Option(66, "--seed", help="Random seed (shuffling, initialisation)."),
     no_unet: bool = typer.Option(
         False, "--no-unet", help="Ablation: feed-forward instead of the U-Net."
     ),
@@ -81,14 +159,21 @@ def train(
         "auto", "--device", callback=choice("device", TRAIN_DEVICES), help="|".join(TRAIN_DEVICES)
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
 ) -> None:
-    """Train DocuNet; the checkpoint of the best dev epoch is written to --out."""
+    """Train DocuNet; the checkpoint of the best dev epoch is written to --out.
+
+    Training stops after --epochs or --max-steps, whichever comes first. Ctrl-C stops it and
+    prints the command that resumes it from its last finished epoch (exit 130).
+    """
     setup_logging(verbose)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..train import TrainOptions
-    from ..train import train as run_train
+    try:  # torch is imported with the training module: say how to install it
+        from .. import train as train_module
+    except ImportError as e:
+        fail_plain(missing_extra(e) or f"cannot import the training code: {e}")
+    TrainOptions, run_train = train_module.TrainOptions, train_module.train
 
     opts = TrainOptions(
         train=str(train), dev=str(dev), out=str(out), test=str(test) if test else None,
@@ -119,13 +204,33 @@ def train(
             return
         bar.update(task, total=ev["total_steps"], completed=ev["step"], epoch=ev["epoch"], loss=ev["loss"], dps=ev["docs_per_s"])  # fmt: skip
 
-    with bar:
-        summary = run_guarded(run_train, opts, on_progress)
-    test_msg = f", test F1 {summary['test']['f1']:.4f}" if summary.get("test") else ""
-    console.print(
-        f"best epoch {summary.get('best_epoch')} (dev F1 {summary.get('best_dev_f1', 0):.4f}"
-        f"{test_msg}); checkpoint in {out}"
-    )
+    try:
+        with bar:
+            summary = run_guarded(_train_or_explain, run_train, opts, on_progress)
+    except KeyboardInterrupt:
+        report_interrupt(ctx, out)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    test = summary.get("test")
+    test_msg = f", test F1 {test['f1']:.4f}" if test else ""
+    best = f"best epoch {summary.get('best_epoch')} (dev F1 {summary.get('best_dev_f1') or 0:.4f}"
+    if summary.get("already_finished"):
+        console.print(
+            f"the run in {out} already finished (epoch {summary.get('epoch')}); {best}{test_msg}); "
+            "nothing to train (train longer with a new --out)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    console.print(f"{best}{test_msg}); checkpoint in {out}")
+
+
+def _train_or_explain(run_train: Any, opts: Any, on_progress: Any) -> dict[str, Any]:
+    """``run_train``, with a missing training dependency said as one line naming pip."""
+    try:
+        return run_train(opts, on_progress)
+    except ImportError as e:
+        fail_plain(missing_extra(e) or str(e))
 
 
 def register(app: typer.Typer) -> None:

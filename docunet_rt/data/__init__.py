@@ -1,5 +1,6 @@
 """Data readers and writers: DocRED/Re-DocRED JSON and JSONL, CDR/GDA (EoG ``.data``), PubTator,
-and raw text with character-offset entities. All produce :class:`Document`."""
+and raw text with character-offset entities. All produce :class:`Document`; every reader also
+reads gzip-compressed files (told by their magic bytes, see ``data/io.py``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .docred import (
     write_result,
 )
 from .document import Candidate, DataError, Document, Entity, Label, Mention, ReadStats
+from .io import is_gzip, iter_lines, open_binary, read_bytes
 from .pubtator import read_pubtator
 from .text import text_to_document, tokenize_with_offsets
 
@@ -38,7 +40,10 @@ __all__ = [
     "check_relations",
     "detect_format",
     "document_to_docred",
+    "is_gzip",
+    "iter_lines",
     "load_relations",
+    "open_binary",
     "parse_docred_record",
     "parse_line",
     "parse_record",
@@ -46,6 +51,7 @@ __all__ = [
     "read_cdr",
     "read_docred",
     "read_documents",
+    "read_bytes",
     "read_pubtator",
     "text_to_document",
     "tokenize_with_offsets",
@@ -59,17 +65,16 @@ _CDR_RELATION = re.compile(r"^(\d+:[^:\t]+:\d+|not_include)$")
 
 
 def _first_line(path: Path) -> str:
-    with open(path, "rb") as fh:
-        for raw in fh:
-            text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
-            if text.strip():
-                return text
+    for raw in iter_lines(path):  # decompressed when the file is gzip
+        text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
+        if text.strip():
+            return text
     return ""
 
 
 def detect_format(path: str | PathLike[str]) -> str:
     """``"docred"`` (a JSON list), ``"jsonl"``, ``"cdr"`` (EoG ``.data``) or ``"pubtator"``,
-    from the file's content."""
+    from the file's content (decompressed first when it is gzip, whatever its name)."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no such file: {p}")
@@ -101,7 +106,8 @@ def read_documents(
     skip_bad: bool = False,
     stats: ReadStats | None = None,
 ) -> list[Document]:
-    """Read any supported file; ``format`` is one of ``auto, docred, jsonl, cdr, pubtator``."""
+    """Read any supported file, plain or gzip-compressed; ``format`` is one of ``auto, docred,
+    jsonl, cdr, pubtator``."""
     check_choice("format", format, FORMATS)
     p = Path(path)
     if not p.is_file():
@@ -119,7 +125,7 @@ def load_relations(path: str | PathLike[str]) -> dict[str, str]:
     (each its own name)."""
     src = str(path)
     try:
-        obj = orjson.loads(Path(path).read_bytes())
+        obj = orjson.loads(read_bytes(path))
     except orjson.JSONDecodeError as e:
         raise DataError(f"invalid JSON: {e}", source=src, line=e.lineno) from None
     if isinstance(obj, dict):

@@ -50,6 +50,7 @@ from .document import (
     ReadStats,
     skip_or_raise,
 )
+from .io import iter_lines
 
 __all__ = ["read_cdr"]
 
@@ -231,30 +232,30 @@ def read_cdr(
     Every pair group except ``not_include`` becomes a :class:`Candidate` (head = Chemical/Gene,
     tail = Disease); ``1:CID:2`` / ``1:GDA:2`` groups also a :class:`Label` ("CID" / "GDA").
     ``drop_filtered`` drops entities that occur only in ``not_include`` groups (as ATLOP does).
-    A repeated PMID is dropped with a warning (as ATLOP does).
+    A repeated PMID is dropped with a warning (as ATLOP does). A gzip-compressed file is read
+    the same way.
     """
     src = str(path)
     docs: list[Document] = []
     seen: set[str] = set()
-    with open(path, "rb") as fh:
-        for ln, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
+    for ln, raw in enumerate(iter_lines(path), 1):
+        if not raw.strip():
+            continue
+        try:
             try:
-                try:
-                    text_line = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as e:
-                    raise DataError(f"not UTF-8 text: {e}", source=src, line=ln) from None
-                pmid = text_line.split("\t", 1)[0].strip()
-                if pmid and pmid in seen:
-                    logger.warning("%s line %d: PMID %s repeats; line dropped", src, ln, pmid)
-                    continue
-                doc = _parse_line(text_line, source=src, line=ln, drop_filtered=drop_filtered)
-            except DataError as e:
-                skip_or_raise(e, skip_bad, stats)
+                text_line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise DataError(f"not UTF-8 text: {e}", source=src, line=ln) from None
+            pmid = text_line.split("\t", 1)[0].strip()
+            if pmid and pmid in seen:
+                logger.warning("%s line %d: PMID %s repeats; line dropped", src, ln, pmid)
                 continue
-            seen.add(pmid)
-            docs.append(doc)
-            if stats is not None:
-                stats.read += 1
+            doc = _parse_line(text_line, source=src, line=ln, drop_filtered=drop_filtered)
+        except DataError as e:
+            skip_or_raise(e, skip_bad, stats)
+            continue
+        seen.add(pmid)
+        docs.append(doc)
+        if stats is not None:
+            stats.read += 1
     return docs

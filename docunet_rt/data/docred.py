@@ -1,7 +1,9 @@
 """DocRED / Re-DocRED JSON (a list of documents) and JSONL (one document per line).
 
-Record: ``{title, sents: [[token]], vertexSet: [[{name, sent_id, pos: [start, end), type}]],
+Record: ``{title, sents: [[token]], vertexSet: [[{name, sent_id, pos: [start, end), type, id?}]],
 labels?: [{h, t, r, evidence}]}`` plus optional ``id`` and ``meta`` (copied through untouched).
+A mention's optional ``id`` (a string) is its entity's knowledge-base id (``Entity.id``): the
+mentions of one entity that carry it must agree, and the writer puts it on every mention.
 Extra keys (e.g. Re-DocRED's ``global_pos``/``index``) are ignored.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 import orjson
 
 from .document import DataError, Document, Entity, Label, Mention, ReadStats, skip_or_raise
+from .io import read_bytes
 from .text import text_to_document
 
 __all__ = [
@@ -104,6 +107,7 @@ def parse_docred_record(
             raise err("entity has no mentions", f)
         mentions: list[Mention] = []
         etype = ""
+        kb_id: str | None = None
         for mi, m in enumerate(ent):
             mf = f"{f}[{mi}]"
             if not isinstance(m, dict):
@@ -138,8 +142,16 @@ def parse_docred_record(
                 raise err(f"type must be a string, got {_tname(mtype)}", mf + ".type")
             if mi == 0:
                 etype = mtype
+            mid = m.get("id")
+            if mid is not None:
+                if not isinstance(mid, str) or not mid:
+                    raise err(f"id must be a string (a knowledge-base id), got {mid!r}", mf + ".id")
+                if kb_id is not None and mid != kb_id:
+                    why = f"id {mid!r} differs from {kb_id!r} on another mention of the entity"
+                    raise err(why, mf + ".id")
+                kb_id = mid
             mentions.append(Mention(sid, s, e, name))
-        entities.append(Entity(mentions=mentions, type=etype, name=mentions[0].name))
+        entities.append(Entity(mentions=mentions, type=etype, name=mentions[0].name, id=kb_id))
 
     labels: list[Label] | None = None
     if obj.get("labels") is not None:
@@ -195,9 +207,10 @@ def read_docred(
     skip_bad: bool = False,
     stats: ReadStats | None = None,
 ) -> list[Document]:
-    """Read a DocRED JSON list or a JSONL file (detected by the first non-space character)."""
+    """Read a DocRED JSON list or a JSONL file (detected by the first non-space character),
+    plain or gzip-compressed."""
     src = str(path)
-    data = Path(path).read_bytes()
+    data = read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     head = data.lstrip()[:1]
@@ -314,19 +327,14 @@ def _read_jsonl(data: bytes, src: str, skip_bad: bool, stats: ReadStats | None) 
 
 
 def document_to_docred(doc: Document) -> dict[str, Any]:
-    """The inverse of :func:`parse_docred_record` (``id`` only when it differs from the title)."""
+    """The inverse of :func:`parse_docred_record` (``id`` only when it differs from the title;
+    an entity's knowledge-base id, when it has one, as ``id`` on each of its mentions)."""
     out: dict[str, Any] = {}
     if doc.id != doc.title:
         out["id"] = doc.id
     out["title"] = doc.title
     out["sents"] = doc.sentences
-    out["vertexSet"] = [
-        [
-            {"name": m.name, "sent_id": m.sent_id, "pos": [m.start, m.end], "type": ent.type}
-            for m in ent.mentions
-        ]
-        for ent in doc.entities
-    ]
+    out["vertexSet"] = [[_mention_record(m, ent) for m in ent.mentions] for ent in doc.entities]
     if doc.labels is not None:
         out["labels"] = [
             {"h": lab.head, "t": lab.tail, "r": lab.relation, "evidence": list(lab.evidence)}
@@ -335,6 +343,14 @@ def document_to_docred(doc: Document) -> dict[str, Any]:
     if doc.meta is not None:
         out["meta"] = doc.meta
     return out
+
+
+def _mention_record(m: Mention, ent: Entity) -> dict[str, Any]:
+    rec: dict[str, Any] = {"name": m.name, "sent_id": m.sent_id, "pos": [m.start, m.end]}
+    rec["type"] = ent.type
+    if ent.id is not None:
+        rec["id"] = ent.id
+    return rec
 
 
 def _dumps(obj: Any, doc: Document) -> bytes:

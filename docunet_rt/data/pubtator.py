@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import logging
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 from .document import Candidate, DataError, Document, Label, ReadStats, skip_or_raise
+from .io import read_bytes
 from .text import text_to_document
 
 __all__ = ["read_pubtator"]
@@ -140,7 +140,8 @@ def read_pubtator(
     skip_bad: bool = False,
     stats: ReadStats | None = None,
 ) -> list[Document]:
-    """Read a PubTator file (CDR release): one :class:`Document` per abstract."""
+    """Read a PubTator file (CDR release), plain or gzip-compressed: one :class:`Document` per
+    abstract."""
     src = str(path)
     docs: list[Document] = []
 
@@ -156,7 +157,7 @@ def read_pubtator(
         if stats is not None:
             stats.read += 1
 
-    data = Path(path).read_bytes()
+    data = read_bytes(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
