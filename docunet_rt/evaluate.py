@@ -18,7 +18,6 @@ import numpy as np
 from .data import DataError, Document, read_documents, write_result
 from .decode import to_facts
 from .metrics import score, train_facts
-from .options import ExtractOptions
 from .runtime.extractor import Extractor
 
 # Called with (documents done, documents in all) before the first batch and after each one.
@@ -67,20 +66,11 @@ def load_extractor(
 def _logits(
     ex: Extractor, docs: Sequence[Document], progress: Progress | None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(pairs, logits) per document, in input order: ``Extractor.logits`` batch by batch (the
-    same batches), reporting the documents done after each batch."""
+    """(pairs, logits) per document, in input order (``Extractor.logits``)."""
     feats = [ex.features(d) for d in docs]
-    out: list[np.ndarray | None] = [None] * len(feats)
-    done = 0
     if progress:
         progress(0, len(feats))
-    for idx in ex.plan_batches(feats, ExtractOptions()):
-        for i, lg in zip(idx, ex.run_batch([feats[i] for i in idx]), strict=True):
-            out[i] = lg
-        done += len(idx)
-        if progress:
-            progress(done, len(feats))
-    return [f.pairs for f in feats], out  # type: ignore[return-value]
+    return [f.pairs for f in feats], ex.logits(feats, progress=progress)
 
 
 def pair_logits(

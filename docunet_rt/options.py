@@ -39,6 +39,10 @@ FEATURE_MAPS = ("context", "similarity")
 SIMILARITIES = ("elementwise", "cosine", "bilinear")
 TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices for training and evaluation
 
+# --- export -----------------------------------------------------------------------------------
+EXPORTERS = ("torchscript", "dynamo")  # torch.onnx exporters (see export/onnx.py)
+INT8_WEIGHT_TYPES = ("qint8", "quint8")  # int8 weight quantisation types (export/quantize.py)
+
 # --- benchmark ----------------------------------------------------------------------------------
 CPU_RUNTIMES = ("torch", "ort-fp32", "ort-int8")
 GPU_RUNTIMES = {"ort-cuda-fp32": "cuda", "ort-cuda-fp16": "cuda", "tensorrt-fp16": "tensorrt"}

@@ -70,13 +70,14 @@ def test_bad_option_values_are_usage_errors(tmp_path, monkeypatch, args, expecte
     assert not any(tmp_path.iterdir())
 
 
-def test_export_choices_match_the_exporter():
-    from docunet_rt.cli import export_cmd
-    from docunet_rt.export.onnx import EXPORTERS
-    from docunet_rt.export.quantize import WEIGHT_TYPES
+def test_errors_print_as_text_not_markup(capsys):
+    import typer
 
-    assert export_cmd.EXPORTERS == EXPORTERS
-    assert export_cmd.INT8_WEIGHT_TYPES == WEIGHT_TYPES
+    from docunet_rt.cli import common
+
+    with pytest.raises(typer.Exit):
+        common.fail("training needs torch: pip install 'docunet-rt[train]' [bold]")
+    assert "pip install 'docunet-rt[train]' [bold]" in flat(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,11 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def fail(message: str, code: int = EXIT_FATAL) -> NoReturn:
-    """Print one ``error:`` line (never wrapped) and exit with ``code``."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one ``error:`` line (never wrapped; the message is text, not Rich markup, so a
+    ``pip install 'docunet-rt[train]'`` keeps its brackets) and exit with ``code``."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
     raise typer.Exit(code)
 
 

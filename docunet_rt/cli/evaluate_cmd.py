@@ -5,23 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import typer
 
 from ..options import FORMATS, PRECISIONS
-from .common import EXIT_FATAL, choice, console, run_guarded, setup_logging
+from .common import choice, console, fail, run_guarded, setup_logging
 
 T = TypeVar("T")
-
-
-def fail_plain(message: str, code: int = EXIT_FATAL) -> NoReturn:
-    """``common.fail`` for a message that must not be read as Rich markup (``[train]`` in a pip
-    command would vanish)."""
-    from rich.text import Text
-
-    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def needs_extra(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -30,7 +21,7 @@ def needs_extra(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     try:
         return fn(*args, **kwargs)
     except ImportError as e:
-        fail_plain(str(e))
+        fail(str(e))
 
 
 @contextmanager

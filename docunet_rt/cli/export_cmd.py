@@ -8,29 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import typer
 
-from ..options import FORMATS
+from ..options import EXPORTERS, FORMATS, INT8_WEIGHT_TYPES
 from .common import EXIT_FATAL, EXIT_USAGE, choice, console, fail, run_guarded, setup_logging
 
 T = TypeVar("T")
-# The export choices, kept here so that importing the CLI stays free of numpy/torch; a test pins
-# them to docunet_rt.export (EXPORTERS, WEIGHT_TYPES).
-EXPORTERS = ("torchscript", "dynamo")
-INT8_WEIGHT_TYPES = ("qint8", "quint8")
 TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
 EXPORT_MODULES = ("torch", "transformers", "safetensors", "onnx", "onnxscript")
-
-
-def fail_plain(message: str, code: int = EXIT_FATAL) -> NoReturn:
-    """``common.fail`` for a message that must not be read as Rich markup (``[train]`` in a pip
-    command would vanish)."""
-    from rich.text import Text
-
-    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def usage_checked(fn: Callable[..., T], *args: Any) -> T:
@@ -51,9 +38,7 @@ def needs_extra(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         name = (e.name or "").split(".")[0]
         if name not in EXPORT_MODULES:
             raise
-        fail_plain(
-            f"export needs the Python package {name!r}, which is not installed: {TRAIN_EXTRA}"
-        )
+        fail(f"export needs the Python package {name!r}, which is not installed: {TRAIN_EXTRA}")
 
 
 def export(

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 
 from ..options import FEATURE_MAPS, FORMATS, MARKERS, SIMILARITIES, TRAIN_DEVICES
-from .common import EXIT_FATAL, choice, console, run_guarded, setup_logging
+from .common import choice, console, fail, run_guarded, setup_logging
 
 TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
 TRAIN_MODULES = ("torch", "transformers", "safetensors")  # what the train extra installs
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
-
-
-def fail_plain(message: str, code: int = EXIT_FATAL) -> NoReturn:
-    """``common.fail`` for a message that must not be read as Rich markup (``[train]`` in a pip
-    command would vanish)."""
-    from rich.text import Text
-
-    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def missing_extra(e: ImportError) -> str | None:
@@ -172,7 +163,7 @@ def train(
     try:  # torch is imported with the training module: say how to install it
         from .. import train as train_module
     except ImportError as e:
-        fail_plain(missing_extra(e) or f"cannot import the training code: {e}")
+        fail(missing_extra(e) or f"cannot import the training code: {e}")
     TrainOptions, run_train = train_module.TrainOptions, train_module.train
 
     opts = TrainOptions(
@@ -230,7 +221,7 @@ def _train_or_explain(run_train: Any, opts: Any, on_progress: Any) -> dict[str, 
     try:
         return run_train(opts, on_progress)
     except ImportError as e:
-        fail_plain(missing_extra(e) or str(e))
+        fail(missing_extra(e) or str(e))
 
 
 def register(app: typer.Typer) -> None:

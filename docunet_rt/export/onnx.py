@@ -29,7 +29,7 @@ import numpy as np
 from .. import __version__
 from ..config import DocuNetConfig
 from ..features import Batch
-from ..options import PRECISIONS
+from ..options import EXPORTERS, PRECISIONS
 from ..runtime.graphs import OrtGraphs
 from ..runtime.model_dir import (
     GRAPH_NAMES,
@@ -54,7 +54,6 @@ from .tracing import ExportError, load_source, trace_batch, trace_dims
 
 logger = logging.getLogger("docunet_rt")
 
-EXPORTERS = ("torchscript", "dynamo")
 # Inclusive opset ranges per exporter. 17 is the first with LayerNormalization (one node per
 # norm for ORT and TensorRT); below it the norm is decomposed. The TorchScript exporter stops
 # at 20; the dynamo exporter starts at 18. 20 is also what current TensorRT parsers accept.

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from ..config import DocuNetConfig
+from ..options import INT8_WEIGHT_TYPES
 
 logger = logging.getLogger("docunet_rt")
 
-WEIGHT_TYPES = ("qint8", "quint8")
+WEIGHT_TYPES = INT8_WEIGHT_TYPES
 
 
 class _Quiet:

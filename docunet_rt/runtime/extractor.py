@@ -272,15 +272,23 @@ class Extractor:
         )
 
     def logits(
-        self, feats: Sequence[DocFeatures], options: ExtractOptions | None = None
+        self,
+        feats: Sequence[DocFeatures],
+        options: ExtractOptions | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[np.ndarray]:
-        """Pair logits per document, in input order."""
+        """Pair logits per document, in input order; ``progress(done, total)`` after each
+        batch."""
         out: list[np.ndarray | None] = [None] * len(feats)
         options = options or ExtractOptions()
+        done = 0
         for idx in self.plan_batches(feats, options):
             logits = self.run_batch([feats[i] for i in idx], options.max_tokens)
             for i, lg in zip(idx, logits, strict=True):
                 out[i] = lg
+            done += len(idx)
+            if progress:
+                progress(done, len(feats))
         return out  # type: ignore[return-value]
 
     def decoder(self, options: ExtractOptions) -> Decoder:
