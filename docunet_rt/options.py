@@ -30,7 +30,7 @@ DEFAULT_MAX_DOC_TOKENS = 8192  # wordpieces incl. markers (DocRED's longest is a
 DEFAULT_MAX_ENTITIES = 256
 # Estimated working memory of the head for one batch (pair map over the document, merged
 # attention rows); batches are split to stay under it and a document over it is rejected.
-DEFAULT_MAX_HEAD_MB = 1024
+DEFAULT_MAX_HEAD_MB = 512
 
 # --- data and model ---------------------------------------------------------------------------
 FORMATS = ("auto", "docred", "jsonl", "cdr", "pubtator")  # input formats of read_documents

@@ -87,3 +87,14 @@ def test_every_option_has_help(name):
     command = typer.main.get_command(app).commands[name]
     missing = [p.name for p in command.params if not getattr(p, "help", None)]
     assert not missing, f"{name}: options without help: {missing}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["train", "evaluate", "predict", "export", "parity", "bench", "synth", "convert", "extract"],
+)
+def test_flags_show_no_value_placeholder(name):
+    r = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "160"})
+    assert r.exit_code == 0
+    flags = [x for x in r.output.splitlines() if "<bool>" in x and "--help" not in x]
+    assert flags == []

@@ -761,8 +761,12 @@ def test_e2e_fatal_model_errors_exit_1(model_dir, e2e_corpus, tmp_path):
         r.exit_code == 1 and "unknown relation id(s) XX; valid choices: P1, P2, P3, P4" in r.stderr
     )
     if not Path("/dev/nvidia0").exists():  # an explicit GPU device that is not there
-        r = invoke([*base, model_dir, "--device", "cuda"])
-        assert r.exit_code == 1 and "--device cuda" in r.stderr
+        for dev in ("cuda", "tensorrt"):
+            r = invoke([*base, model_dir, "--device", dev])
+            assert (
+                r.exit_code == 1 and f"--device {dev}: no usable GPU: the NVIDIA driver" in r.stderr
+            )
+            assert len(r.stderr.strip().splitlines()) == 1, r.stderr  # one line, no ORT log
     assert not (tmp_path / "o").exists()
 
 

@@ -340,3 +340,18 @@ def test_pubtator_or_cdr_input_points_to_convert(tmp_path):
     with pytest.raises(DataError, match="docunet-rt convert CORPUS -o corpus.jsonl"):
         run_extraction(pub, tmp_path / "o.jsonl", StubExtractor())
     assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").read_bytes() == b""
+
+
+def test_gpu_devices_that_cannot_work_fail_with_one_clear_reason(monkeypatch):
+    from docunet_rt.runtime import sessions
+
+    monkeypatch.setattr(sessions, "cuda_driver_present", lambda: False)
+    for dev in ("cuda", "tensorrt"):
+        with pytest.raises(ValueError, match=rf"--device {dev}: no usable GPU: the NVIDIA driver"):
+            sessions.make_session(b"", sessions.SessionConfig(dev))
+    monkeypatch.setattr(sessions, "cuda_driver_present", lambda: True)
+    monkeypatch.setattr(sessions, "tensorrt_present", lambda: False)
+    with pytest.raises(ValueError, match=r"--device tensorrt: the TensorRT libraries \(libnvinfer"):
+        sessions.make_session(b"", sessions.SessionConfig("tensorrt"))
+    with pytest.raises(ValueError, match="int8 cannot run on TensorRT"):
+        sessions.SessionConfig("tensorrt", precision="int8")

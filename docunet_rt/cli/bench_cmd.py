@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 
 from ..options import DEFAULT_MAX_TOKENS, RUNTIMES, parse_list
-from .common import console, run_guarded, setup_logging
+from .common import console, flag, run_guarded, setup_logging
 
 
 def _runtimes(value: str) -> tuple[str, ...]:
@@ -53,7 +53,7 @@ def bench(
     name: str | None = typer.Option(
         None, "--name", help="File stem (default bench_<corpus>[_quick])."
     ),
-    quick: bool = typer.Option(
+    quick: bool = flag(
         False, "--quick", help="8 documents, one pass, a small scaling grid (about a minute)."
     ),
     threads: int | None = typer.Option(
@@ -71,11 +71,11 @@ def bench(
     max_tokens: int = typer.Option(
         DEFAULT_MAX_TOKENS, "--max-tokens", min=64, help="Batch token budget."
     ),
-    no_scaling: bool = typer.Option(False, "--no-scaling", help="Skip the scaling grid."),
-    scaling_torch: bool = typer.Option(
+    no_scaling: bool = flag(False, "--no-scaling", help="Skip the scaling grid."),
+    scaling_torch: bool = flag(
         False, "--scaling-torch", help="Run the scaling grid on PyTorch too (slow)."
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = flag(False, "--verbose", "-v"),
 ) -> None:
     """Benchmark PyTorch eager against ONNX Runtime fp32/int8 on the same documents and batches.
 

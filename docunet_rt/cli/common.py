@@ -47,6 +47,11 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         fail(str(e))
 
 
+def flag(default: bool, *names: str, **kw: Any) -> Any:
+    """A boolean option, shown without a value placeholder (it takes none)."""
+    return typer.Option(default, *names, metavar="", **kw)
+
+
 def choice(name: str, choices: Sequence[str]) -> Callable[[str], str]:
     """A Typer callback accepting one of ``choices`` (a usage error listing them otherwise)."""
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 
 from ..options import FORMATS, PRECISIONS
-from .common import choice, console, fail, run_guarded, setup_logging
+from .common import choice, console, fail, flag, run_guarded, setup_logging
 
 T = TypeVar("T")
 
@@ -70,7 +70,7 @@ def evaluate(
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON here."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+    verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Score a checkpoint or an exported model (DocRED P/R/F1/Ign F1, or CDR/GDA candidate F1).
 
@@ -129,7 +129,7 @@ def predict(
         callback=choice("precision", PRECISIONS),
         help="Graph variant: " + "|".join(PRECISIONS) + " (exported MODEL_DIR only).",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+    verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Write predictions in the DocRED official result format (title, h_idx, t_idx, r)."""
     setup_logging(verbose)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import typer
 
 from ..options import EXPORTERS, FORMATS, INT8_WEIGHT_TYPES
-from .common import EXIT_FATAL, EXIT_USAGE, choice, console, fail, run_guarded, setup_logging
+from .common import EXIT_FATAL, EXIT_USAGE, choice, console, fail, flag, run_guarded, setup_logging
 
 T = TypeVar("T")
 TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
@@ -50,16 +50,16 @@ def export(
         "fp32,int8", "--precision", help="Comma-separated variants: fp32, int8, fp16."
     ),
     opset: int = typer.Option(17, "--opset", help="ONNX opset (14-20 with the default exporter)."),
-    optimize: bool = typer.Option(
+    optimize: bool = flag(
         False,
         "--optimize",
         help="ORT transformer fusions for the CPU variants (attention fusion off). Measured slower on a "
         "2-core CPU (benchmarks/results/extract_optimize_docred200.json), hence off.",
     ),
-    per_channel: bool = typer.Option(
+    per_channel: bool = flag(
         True, "--per-channel/--per-tensor", help="int8: one weight scale per output column."
     ),
-    reduce_range: bool = typer.Option(
+    reduce_range: bool = flag(
         True,
         "--reduce-range/--full-range",
         help="int8: 7-bit weights (AVX2 without VNNI saturation guard).",
@@ -76,7 +76,7 @@ def export(
         callback=choice("exporter", EXPORTERS),
         help="|".join(EXPORTERS) + " (both pass parity; torchscript is faster).",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+    verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Export a checkpoint to a self-contained ONNX model directory (graphs, tokenizer, model.json)."""
     setup_logging(verbose)
@@ -109,7 +109,7 @@ def parity(
     format: str = typer.Option(
         "auto", "--format", callback=choice("format", FORMATS), help="|".join(FORMATS)
     ),
-    synthetic: bool = typer.Option(
+    synthetic: bool = flag(
         False,
         "--synthetic",
         help="Add synthetic documents (1, 2, 19, 43, 100 entities; short and > 2 windows).",
@@ -123,7 +123,7 @@ def parity(
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Documents per batch."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the reports as JSON here."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+    verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Compare an exported model (ONNX Runtime CPU) with its checkpoint (PyTorch): max |Δlogit|
     and predicted-triple agreement. Exit 1 when fp32 exceeds 1e-3 or its triples differ."""

@@ -24,7 +24,7 @@ from ..options import (
     ExtractOptions,
     parse_list,
 )
-from .common import EXIT_REJECTED, EXIT_USAGE, choice, console, fail, setup_logging
+from .common import EXIT_REJECTED, EXIT_USAGE, choice, console, fail, flag, setup_logging
 
 
 def count_lines(corpus: str) -> int | None:
@@ -109,7 +109,7 @@ def extract(
         help="Estimated head memory per batch; batches are split to fit and a document over it "
         f"is an error record (default {DEFAULT_MAX_HEAD_MB}).",
     ),
-    resume: bool = typer.Option(
+    resume: bool = flag(
         False, "--resume", help="Continue an interrupted run into OUT (uses OUT.progress)."
     ),
     errors: Path | None = typer.Option(
@@ -117,7 +117,7 @@ def extract(
         "--errors",
         help="Error records file (default OUT.errors.jsonl; stderr when OUT is -).",
     ),
-    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad line (exit 3)."),
+    strict: bool = flag(False, "--strict", help="Stop at the first bad line (exit 3)."),
     workers: int | None = typer.Option(
         None, "--workers", min=0, help="Parse/featurize worker threads (0 = none)."
     ),
@@ -127,7 +127,7 @@ def extract(
         help="Also write the run summary (docs, triples, errors, docs/s, "
         "time to first output) to this JSON file.",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = flag(False, "--verbose", "-v"),
 ) -> None:
     """Extract relation triples from every document of CORPUS into OUT (input order kept).
 

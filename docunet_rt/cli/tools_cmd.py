@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import EXIT_USAGE, console, fail, run_guarded, setup_logging
+from .common import EXIT_USAGE, console, fail, flag, run_guarded, setup_logging
 
 __all__ = ["convert_command", "register", "synth_command"]
 
@@ -43,7 +43,7 @@ def synth_command(
     text_fraction: float = typer.Option(
         0.2, "--text-fraction", help="Share of corpus.jsonl lines written as plain text (0-1)."
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+    verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Write a synthetic DocRED-style corpus (help: SYNTH_HELP)."""
     setup_logging(verbose)
@@ -77,10 +77,10 @@ def convert_command(
         help="Output format: jsonl (one DocRED-style record with an id per line, the extract "
         "input) or docred (JSON list). Default: docred when --out ends in .json, else jsonl.",
     ),
-    skip_bad: bool = typer.Option(
+    skip_bad: bool = flag(
         False, "--skip-bad", help="Skip and count bad records instead of stopping."
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+    verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Convert documents between formats (help: CONVERT_HELP)."""
     setup_logging(verbose)

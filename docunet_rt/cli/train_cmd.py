@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from ..options import FEATURE_MAPS, FORMATS, MARKERS, SIMILARITIES, TRAIN_DEVICES
-from .common import choice, console, fail, run_guarded, setup_logging
+from .common import choice, console, fail, flag, run_guarded, setup_logging
 
 TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
 TRAIN_MODULES = ("torch", "transformers", "safetensors")  # what the train extra installs
@@ -137,20 +137,16 @@ def train(
         "windowed). --max-length is its old name.",
     ),
     seed: int = typer.Option(66, "--seed", help="Random seed (shuffling, initialisation)."),
-    no_unet: bool = typer.Option(
-        False, "--no-unet", help="Ablation: feed-forward instead of the U-Net."
-    ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in --out from its last epoch."
-    ),
-    skip_bad: bool = typer.Option(
+    no_unet: bool = flag(False, "--no-unet", help="Ablation: feed-forward instead of the U-Net."),
+    resume: bool = flag(False, "--resume", help="Continue the run in --out from its last epoch."),
+    skip_bad: bool = flag(
         False, "--skip-bad", help="Skip and count bad records instead of stopping."
     ),
     device: str = typer.Option(
         "auto", "--device", callback=choice("device", TRAIN_DEVICES), help="|".join(TRAIN_DEVICES)
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+    verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Train DocuNet; the checkpoint of the best dev epoch is written to --out.
 

@@ -103,15 +103,39 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def cuda_driver_present() -> bool:
-    """Whether the NVIDIA driver library can be loaded (no driver, no GPU)."""
+def _loads(library: str) -> bool:
     import ctypes
 
     try:
-        ctypes.CDLL("libcuda.so.1")
+        ctypes.CDLL(library)
     except OSError:
         return False
     return True
+
+
+def cuda_driver_present() -> bool:
+    """Whether the NVIDIA driver library can be loaded (no driver, no GPU)."""
+    return _loads("libcuda.so.1")
+
+
+def tensorrt_present() -> bool:
+    """Whether the TensorRT runtime library that ONNX Runtime's TensorRT provider needs loads."""
+    return _loads("libnvinfer.so.10")
+
+
+def check_device(device: str) -> None:
+    """One clear line, before ONNX Runtime tries (and logs its own errors), when an explicit GPU
+    device cannot work on this machine."""
+    if device in ("cuda", "tensorrt") and not cuda_driver_present():
+        raise ValueError(
+            f"--device {device}: no usable GPU: the NVIDIA driver (libcuda.so.1) does not load on "
+            "this machine; use --device cpu (or auto)"
+        )
+    if device == "tensorrt" and not tensorrt_present():
+        raise ValueError(
+            "--device tensorrt: the TensorRT libraries (libnvinfer.so.10) do not load; install "
+            "them (pip install tensorrt) or use --device cuda"
+        )
 
 
 def session_options(
@@ -143,6 +167,7 @@ def make_session(
     an error (onnxruntime-gpu lists CUDA/TensorRT even without a GPU)."""
     config = config or SessionConfig()
     ort = import_ort()
+    check_device(config.device)
     so = session_options(config.threads, verbose=config.verbose, profile_prefix=profile_prefix)
     available = set(ort.get_available_providers())
     if config.device == "auto" and not cuda_driver_present():
