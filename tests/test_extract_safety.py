@@ -355,3 +355,25 @@ def test_gpu_devices_that_cannot_work_fail_with_one_clear_reason(monkeypatch):
         sessions.make_session(b"", sessions.SessionConfig("tensorrt"))
     with pytest.raises(ValueError, match="int8 cannot run on TensorRT"):
         sessions.SessionConfig("tensorrt", precision="int8")
+
+
+def test_ctrl_c_says_how_far_extract_got_and_how_to_resume(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from docunet_rt import extract
+    from docunet_rt.cli import extract_cmd
+    from docunet_rt.cli.main import app
+
+    def interrupted(*a, progress=None, **kw):
+        progress(extract.ExtractSummary(lines=32, docs=30))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(extract_cmd, "load_extractor", lambda *a: StubExtractor())
+    monkeypatch.setattr(extract, "run_extraction", interrupted)
+    monkeypatch.setattr(sys, "argv", ["docunet-rt", "extract", "c.jsonl", "-o", "o.jsonl"])
+    corpus = write_jsonl(tmp_path / "c.jsonl", corpus_records(5))
+    r = CliRunner().invoke(app, ["extract", str(corpus), "-o", str(tmp_path / "o"), "--model", "m"])
+    assert r.exit_code == 130
+    msg = " ".join(r.stderr.split())
+    assert "interrupted after line 32 (30 documents written)" in msg
+    assert "Resume with: docunet-rt extract c.jsonl -o o.jsonl --resume" in msg

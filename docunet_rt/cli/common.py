@@ -1,7 +1,8 @@
 """What every ``docunet-rt`` command shares: the console, exit codes, logging, one-line errors.
 
 Exit codes (every command): 0 success; 1 fatal error (missing model/data, corrupt files, bad
-training record); 2 usage error (a bad option value); 3 (extract) some input lines were rejected.
+training record); 2 usage error (a bad option value); 3 (extract) some input lines were rejected;
+130 interrupted (Ctrl-C; the message says how far the run got and how to resume it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.console import Console
 
 console = Console(stderr=True)
 EXIT_FATAL, EXIT_USAGE, EXIT_REJECTED = 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 T = TypeVar("T")
 
 

@@ -6,6 +6,7 @@ Importing this module imports typer/click only; the runtime loads when the comma
 from __future__ import annotations
 
 import contextlib
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,16 @@ from ..options import (
     ExtractOptions,
     parse_list,
 )
-from .common import EXIT_REJECTED, EXIT_USAGE, choice, console, fail, flag, setup_logging
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    choice,
+    console,
+    fail,
+    flag,
+    setup_logging,
+)
 
 
 def count_lines(corpus: str) -> int | None:
@@ -182,7 +192,10 @@ def extract(
     )
     task = bar.add_task("extract", total=total, dps=0.0, tps=0.0)
 
+    last: list[Any] = []
+
     def on_progress(s) -> None:
+        last[:] = [s]
         bar.update(task, completed=s.lines, dps=s.docs_per_s, tps=s.triples_per_s)
 
     try:
@@ -191,6 +204,18 @@ def extract(
                 corpus, out_dest, ex, options, errors_path=err_dest, strict=strict,
                 resume=resume, workers=workers, progress=on_progress,
             )  # fmt: skip
+    except KeyboardInterrupt:
+        done = f"after line {last[0].lines} ({last[0].docs} documents written)" if last else ""
+        if out == "-":
+            console.print(f"interrupted {done}; output went to stdout, so it cannot be resumed")
+        else:
+            argv = [a for a in sys.argv[1:] if a != "--resume"]
+            again = shlex.join(["docunet-rt", *argv, "--resume"])
+            console.print(
+                f"interrupted {done}; what is on disk is kept. Resume with: {again}",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except RejectedLine as e:
         console.print(
             f"[bold red]rejected:[/] line {e.line}: {e.reason} (--strict: stopped)",

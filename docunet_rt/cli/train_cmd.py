@@ -9,11 +9,10 @@ from typing import Any
 import typer
 
 from ..options import FEATURE_MAPS, FORMATS, MARKERS, SIMILARITIES, TRAIN_DEVICES
-from .common import choice, console, fail, flag, run_guarded, setup_logging
+from .common import EXIT_INTERRUPTED, choice, console, fail, flag, run_guarded, setup_logging
 
 TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
 TRAIN_MODULES = ("torch", "transformers", "safetensors")  # what the train extra installs
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 def missing_extra(e: ImportError) -> str | None:
