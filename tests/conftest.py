@@ -159,3 +159,34 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
         unk_token="[UNK]",
     ).save_pretrained(d)
     return d
+
+
+@pytest.fixture(scope="module")
+def corpus300(tmp_path_factory) -> Path:
+    """300 mixed records (DocRED and plain text) with two bad lines, shared by extract tests."""
+    from _extract_fixtures import corpus_records, write_jsonl
+
+    recs: list = corpus_records(300, seed=1)
+    recs[17] = b"{broken"
+    recs[120] = {"text": "no entities key"}
+    return write_jsonl(tmp_path_factory.mktemp("corpus") / "c300.jsonl", recs)
+
+
+@pytest.fixture(scope="module")
+def reference(corpus300, tmp_path_factory) -> tuple[bytes, bytes]:
+    """(OUT, errors) of corpus300 run one document per batch, in the main thread."""
+    from _extract_fixtures import StubExtractor
+
+    from docunet_rt.extract import run_extraction
+    from docunet_rt.options import ExtractOptions
+
+    d = tmp_path_factory.mktemp("ref")
+    run_extraction(
+        corpus300,
+        d / "o",
+        StubExtractor(),
+        ExtractOptions(batch_size=1),
+        errors_path=d / "e",
+        workers=0,
+    )
+    return (d / "o").read_bytes(), (d / "e").read_bytes()
