@@ -246,6 +246,7 @@ class Batch:
     inc_slot: np.ndarray  # (K,) int64 flat mention slot b * P + p
     # documents
     seq_len: np.ndarray  # (B,) int64 T of each document
+    doc_mask: np.ndarray  # (B, T) int64 1 at each document's positions (T = longest document)
     mention_pos: np.ndarray  # (B, P) int64 global positions (0 where padded)
     entity_mentions: np.ndarray  # (B, N, M) int64 indices into P (0 where padded)
     entity_mention_mask: np.ndarray  # (B, N, M) float32
@@ -338,6 +339,10 @@ def collate(
             label_rows.append(f.pair_labels)
         offsets.append(offsets[-1] + len(pairs))
 
+    T_max = max(f.seq_len for f in feats)
+    doc_mask = (np.arange(T_max)[None, :] < np.asarray([[f.seq_len] for f in feats])).astype(
+        np.int64
+    )
     R = max(1, max(len(r) for r in rows))
     win_rows = np.zeros((len(rows), R), dtype=np.int64)
     for w, r in enumerate(rows):
@@ -353,6 +358,7 @@ def collate(
         inc_row=np.asarray(inc_row, dtype=np.int64),
         inc_slot=np.asarray(inc_slot, dtype=np.int64),
         seq_len=np.asarray([f.seq_len for f in feats], dtype=np.int64),
+        doc_mask=doc_mask,
         mention_pos=mention_pos,
         entity_mentions=ent_m,
         entity_mention_mask=ent_mask,

@@ -308,19 +308,23 @@ def merge_windows(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Torch twin of features.merge_windows: windows → (B, T, H) states, (B, P, heads, T) rows.
 
-    win_hidden (W, L, H); win_att (W, heads, R, L): attention rows at t["win_rows"].
+    win_hidden (W, L, H); win_att (W, heads, R, L): attention rows at t["win_rows"]. T is the
+    width of t["doc_mask"] (B, T), a shape, so that the exported merge graph keeps it dynamic.
     """
     B, P = t["mention_pos"].shape
-    T = int(t["seq_len"].max())
+    T = t["doc_mask"].shape[1]
     H, heads = win_hidden.shape[-1], win_att.shape[1]
     g = t["win_global"]  # (W, L)
     valid = g >= 0
     flat = torch.where(valid, t["win_doc"][:, None] * T + g, torch.full_like(g, B * T))
-    hidden = win_hidden.new_zeros(B * T + 1, H).index_add(
-        0, flat.reshape(-1), win_hidden.reshape(-1, H)
+    flat = flat.reshape(-1)  # (W*L,) document position of each window token; B*T = padding
+    # scatter_add, not index_add: the ONNX exporter turns index_add into a plain (overwriting)
+    # ScatterElements, while scatter_add keeps reduction="add"
+    hidden = win_hidden.new_zeros(B * T + 1, H).scatter_add(
+        0, flat[:, None].expand(flat.shape[0], H), win_hidden.reshape(-1, H)
     )
-    counts = win_hidden.new_zeros(B * T + 1).index_add(
-        0, flat.reshape(-1), valid.reshape(-1).to(win_hidden.dtype)
+    counts = win_hidden.new_zeros(B * T + 1).scatter_add(
+        0, flat, valid.reshape(-1).to(win_hidden.dtype)
     )
     hidden = (hidden[:-1] / counts[:-1].clamp(min=1.0)[:, None]).reshape(B, T, H)
 
@@ -331,7 +335,8 @@ def merge_windows(
     scattered = rows.new_zeros(K, heads, T + 1).scatter_add(
         2, cols[:, None, :].expand(K, heads, cols.shape[1]), rows
     )[..., :T]
-    att = rows.new_zeros(B * P, heads, T).index_add(0, t["inc_slot"], scattered)
+    slot = t["inc_slot"][:, None, None].expand(K, heads, scattered.shape[2])
+    att = rows.new_zeros(B * P, heads, T).scatter_add(0, slot, scattered)
     att = att / (att.sum(-1, keepdim=True) + 1e-10)
     return hidden, att.reshape(B, P, heads, T)
 
@@ -358,6 +363,28 @@ class Encoder(nn.Module):
         )
         # transformers 5: read the last layer's attention by name (outputs[-1] is not it)
         return out.last_hidden_state, gather_rows(out.attentions[-1], win_rows)
+
+
+class WindowMerge(nn.Module):
+    """The window merge as a module of its own (exported as the merge graph, no weights):
+    window outputs and the batch's index arrays → (B, T, H) states, (B, P, heads, T) rows."""
+
+    INPUTS = ("win_doc", "win_global", "inc_win", "inc_row", "inc_slot", "mention_pos", "doc_mask")
+
+    def forward(
+        self,
+        hidden: torch.Tensor,  # (W, L, H)
+        attention_rows: torch.Tensor,  # (W, heads, R, L)
+        win_doc: torch.Tensor,  # (W,)
+        win_global: torch.Tensor,  # (W, L)
+        inc_win: torch.Tensor,  # (K,)
+        inc_row: torch.Tensor,  # (K,)
+        inc_slot: torch.Tensor,  # (K,)
+        mention_pos: torch.Tensor,  # (B, P)
+        doc_mask: torch.Tensor,  # (B, T)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        args = (win_doc, win_global, inc_win, inc_row, inc_slot, mention_pos, doc_mask)
+        return merge_windows(dict(zip(self.INPUTS, args, strict=True)), hidden, attention_rows)
 
 
 class DocuNet(nn.Module):

@@ -35,6 +35,7 @@ from ..runtime.model_dir import (
     GRAPH_NAMES,
     GRAPH_SIGNATURE,
     HEAD_INPUTS,
+    MERGE_FILE,
     describe,
     dynamic_axes,
     graph_file,
@@ -169,37 +170,67 @@ def _fix_io_shapes(path: Path, graph: str, config: DocuNetConfig) -> None:
 
 
 def export_graphs(
-    model: Any, batch: Batch, enc_path: Path, head_path: Path, *, opset: int, exporter: str
+    model: Any,
+    batch: Batch,
+    enc_path: Path,
+    head_path: Path,
+    *,
+    opset: int,
+    exporter: str,
+    merge_path: Path | None = None,
 ) -> np.ndarray:
-    """Trace ``Encoder(model.encoder)`` and ``model.head`` on ``batch``; write both graphs.
-    Returns the PyTorch logits (Q, R) on ``batch``."""
+    """Trace ``Encoder(model.encoder)``, ``model.head`` and (with ``merge_path``) the window
+    merge on ``batch``; write the graphs. Returns the PyTorch logits (Q, R) on ``batch``."""
     import torch
 
-    from ..model import Encoder, batch_to_tensors
+    from ..model import Encoder, WindowMerge, batch_to_tensors
 
     t = batch_to_tensors(batch)
     enc = Encoder(model.encoder).eval()
     with torch.no_grad():
         enc_args = (t["input_ids"], t["attention_mask"], t["win_rows"])
-        doc_hidden, mention_att = model.encode(t)  # (B, T, H), (B, P, heads, T)
+        win_hidden, win_rows = enc(*enc_args)  # (W, L, H), (W, heads, R, L)
+        merge_args = (win_hidden, win_rows) + tuple(t[n] for n in WindowMerge.INPUTS)
+        doc_hidden, mention_att = WindowMerge()(*merge_args)  # (B, T, H), (B, P, heads, T)
         head_args = (doc_hidden, mention_att) + tuple(t[n] for n in HEAD_INPUTS[2:])
         logits = model.head(*head_args)  # (Q, R)
     t0 = time.perf_counter()
-    for graph, module, args, path in (
-        ("encoder", enc, enc_args, enc_path),
-        ("head", model.head, head_args, head_path),
-    ):
+    jobs = [("encoder", enc, enc_args, enc_path), ("head", model.head, head_args, head_path)]
+    if merge_path is not None:
+        jobs.append(("merge", WindowMerge(), merge_args, merge_path))
+    for graph, module, args, path in jobs:
         names_in, names_out = GRAPH_SIGNATURE[graph]
         axes = dynamic_axes(graph)
         _export_one(module, args, path, names_in, names_out, axes, opset, exporter)
         _fix_io_shapes(path, graph, model.config)
     logger.info(
-        "exported encoder and head graphs (%s, opset %d) in %.1fs",
+        "exported %s graphs (%s, opset %d) in %.1fs",
+        ", ".join(j[0] for j in jobs),
         exporter,
         opset,
         time.perf_counter() - t0,
     )
     return logits.numpy()
+
+
+def check_merge_graph(path: Path, batch: Batch, tok: Any, config: Any) -> float:
+    """Max |Δ| of the merge graph (ORT CPU) against the numpy merge on ``batch``'s encoder
+    outputs (random values of the right shapes: the merge has no weights)."""
+    from ..runtime.merge import merge_windows
+    from ..runtime.sessions import make_session
+
+    rng = np.random.default_rng(0)
+    W, L = batch.input_ids.shape
+    hidden = rng.standard_normal((W, L, config.hidden_size), dtype=np.float32)
+    rows = rng.random((W, config.num_heads, batch.win_rows.shape[1], L), dtype=np.float32)
+    feed = {"hidden": hidden, "attention_rows": rows}
+    feed |= {n: getattr(batch, n) for n in GRAPH_SIGNATURE["merge"][0][2:]}
+    got = make_session(path).run(list(GRAPH_SIGNATURE["merge"][1]), feed)
+    want = merge_windows(batch, hidden, rows)
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(got, want, strict=True))
+    if diff > 1e-5:
+        raise ExportError(f"the merge graph disagrees with the numpy merge (max |Δ| {diff:.2e})")
+    return diff
 
 
 def check_graph(path: Path) -> list[str]:
@@ -289,8 +320,11 @@ def export_model(
     # CPU-only contrib-op fusions of ``optimize``.
     plain = {g: out / f"{g}.plain.onnx.tmp" for g in GRAPH_NAMES}
     ref = export_graphs(
-        model, batch, plain["encoder"], plain["head"], opset=opset, exporter=exporter
-    )
+        model, batch, plain["encoder"], plain["head"], opset=opset, exporter=exporter,
+        merge_path=out / MERGE_FILE,
+    )  # fmt: skip
+    merge_diff = check_merge_graph(out / MERGE_FILE, batch, tok, config)
+    logger.info("merge graph: max |Δ| vs the numpy merge %.1e", merge_diff)
     cpu, notes = dict(plain), []
     if optimize:
         cpu = {g: out / f"{g}.opt.onnx.tmp" for g in GRAPH_NAMES}
@@ -334,7 +368,7 @@ def export_model(
         )
     special = {"cls_id": tok.cls_id, "sep_id": tok.sep_id, "pad_id": tok.pad_id}
     description = describe(
-        out, config, files, special,
+        out, config, files, special, merge=[MERGE_FILE],
         opset=opset,
         exporter=exporter,
         trace_dims=trace_dims(batch),

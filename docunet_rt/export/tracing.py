@@ -75,4 +75,5 @@ def trace_dims(batch: Batch) -> dict[str, int]:
     return {
         "W": W, "L": L, "R": batch.win_rows.shape[1], "B": B, "T": int(batch.seq_len.max()),
         "P": batch.mention_pos.shape[1], "N": N, "M": M, "Q": batch.pair_index.shape[0],
+        "K": batch.inc_win.shape[0],
     }  # fmt: skip

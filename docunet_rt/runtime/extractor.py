@@ -169,6 +169,10 @@ class Extractor:
     """Run DocuNet on documents: an exported MODEL_DIR on ONNX Runtime, or any ``Backend``.
 
     >>> ex = Extractor("model_dir", device="cpu", precision="int8", threads=2)
+
+    ``merge``: where the window merge between the graphs runs: ``"numpy"`` (host),
+    ``"graph"`` (the MODEL_DIR's merge graph, chained with IO binding: nothing goes back to the
+    host between the graphs) or ``"auto"`` (graph on a GPU, numpy on the CPU).
     >>> for result in ex.extract(docs):  # Documents or JSONL-style dicts; lazily, in order
     ...     print(result.id, len(result.triples))
     """
@@ -183,6 +187,7 @@ class Extractor:
         verify: bool = True,
         trt_cache_dir: str | None = None,
         verbose: bool = False,
+        merge: str = "auto",
     ) -> None:
         check_choice("precision", precision, PRECISIONS)
         sessions = SessionConfig(device, threads, precision, trt_cache_dir, verbose)
@@ -191,7 +196,10 @@ class Extractor:
         if verify:
             self.spec.verify(precision)
         tok = TokenizerInfo.from_dir(self.spec.path)
-        backend = OrtGraphs(enc_path, head_path, tok, self.spec.config, sessions)
+        backend = OrtGraphs(
+            enc_path, head_path, tok, self.spec.config, sessions,
+            merge_graph=self.spec.merge_path, merge=merge,
+        )  # fmt: skip
         self._setup(backend, self.spec.config, tok, precision)
 
     @classmethod

@@ -2,6 +2,12 @@
 
 ``OrtGraphs.run_batch`` is what ``Extractor`` runs for every batch on ONNX Runtime (the PyTorch
 backend, ``model.TorchBackend``, has the same methods). Stage times accumulate in ``timings``.
+
+The window merge runs either in numpy on the host (``merge="numpy"``) or as the MODEL_DIR's
+merge graph (``merge="graph"``): then the three sessions are chained with ONNX Runtime IO
+binding, so the encoder's outputs and the merged tensors stay on the session's device (the GPU,
+on CUDA) and only the logits come back. ``"auto"`` takes the graph on a GPU provider and numpy
+on the CPU (measured faster there: benchmarks/results/merge_cpu.json).
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +24,12 @@ import numpy as np
 from ..config import DocuNetConfig
 from ..features import Batch, DocFeatures, TokenizerInfo, collate
 from .merge import merge_windows
-from .model_dir import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_OUTPUTS
-from .sessions import TENSORRT, SessionConfig, make_session
+from .model_dir import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_OUTPUTS, MERGE_INPUTS
+from .sessions import CPU, CUDA, TENSORRT, SessionConfig, make_session
 
 # TensorRT engines are built for the profile shapes in model.json (batches of <= 8 documents)
 TENSORRT_MAX_BATCH_DOCS = 8
+MERGES = ("auto", "numpy", "graph")
 
 
 class OrtGraphs:
@@ -35,8 +43,13 @@ class OrtGraphs:
         config: DocuNetConfig,
         sessions: SessionConfig | None = None,
         *,
+        merge_graph: str | os.PathLike | None = None,
+        merge: str = "auto",
         profile_prefix: str | None = None,
     ) -> None:
+        from ..options import check_choice
+
+        check_choice("merge", merge, MERGES)
         sessions = sessions or SessionConfig()
         self.tok, self.config = tok, config
         prefix = {g: f"{profile_prefix}_{g}" if profile_prefix else None for g in ("enc", "head")}
@@ -45,6 +58,16 @@ class OrtGraphs:
         self.provider: str = self.encoder.get_providers()[0]
         self.max_batch_docs = TENSORRT_MAX_BATCH_DOCS if self.provider == TENSORRT else None
         self.timings = {"encoder": 0.0, "merge": 0.0, "head": 0.0}
+        if merge == "auto":
+            merge = "graph" if self.provider != CPU and merge_graph is not None else "numpy"
+        if merge == "graph" and merge_graph is None:
+            raise ValueError("merge='graph' needs the MODEL_DIR's merge.onnx (re-export the model)")
+        self.merge_mode = merge
+        self.merge = None
+        if merge == "graph":  # scatter-adds: CUDA runs them; TensorRT would need profiles
+            on = replace(sessions, device="cuda") if self.provider == TENSORRT else sessions
+            self.merge = make_session(Path(merge_graph), on)  # type: ignore[arg-type]
+        self.device = "cuda" if self.provider in (CUDA, TENSORRT) else "cpu"
 
     def encode(self, batch: Batch, max_tokens: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Windows → hidden (W, L, H) and attention rows (W, heads, R, L), float32; run
@@ -64,6 +87,8 @@ class OrtGraphs:
 
     def run_collated(self, batch: Batch, max_tokens: int | None = None) -> np.ndarray:
         """Pair logits (Q, R) of one collated batch."""
+        if self.merge is not None:
+            return self._run_bound(batch, max_tokens)
         t0 = time.perf_counter()
         hidden, rows = self.encode(batch, max_tokens)
         t1 = time.perf_counter()
@@ -72,10 +97,56 @@ class OrtGraphs:
         feed = {"hidden": doc_hidden, "mention_att": mention_att, **batch.head_inputs()}
         (logits,) = self.head.run(list(HEAD_OUTPUTS), feed)
         t3 = time.perf_counter()
+        self._time(t0, t1, t2, t3)
+        return logits
+
+    def _time(self, t0: float, t1: float, t2: float, t3: float) -> None:
         self.timings["encoder"] += t1 - t0
         self.timings["merge"] += t2 - t1
         self.timings["head"] += t3 - t2
+
+    def _run_bound(self, batch: Batch, max_tokens: int | None) -> np.ndarray:
+        """encoder → merge graph → head with IO binding: the tensors between the graphs stay
+        on ``self.device``; index arrays go up, only the logits come back."""
+        t0 = time.perf_counter()
+        W, L = batch.input_ids.shape
+        io = self.encoder.io_binding()
+        if max_tokens is None or W <= max(1, max_tokens // L):
+            for n in ENCODER_INPUTS:
+                io.bind_cpu_input(n, getattr(batch, n))
+            for n in ENCODER_OUTPUTS:
+                io.bind_output(n, self.device)
+            self.encoder.run_with_iobinding(io)
+            hidden, rows = io.get_outputs()  # OrtValues on the device
+        else:  # one document over the encoder budget: chunks joined on the host (rare)
+            hidden, rows = (self._ortvalue(x) for x in self.encode(batch, max_tokens))
+        t1 = time.perf_counter()
+        mio = self.merge.io_binding()  # type: ignore[union-attr]
+        mio.bind_ortvalue_input("hidden", hidden)
+        mio.bind_ortvalue_input("attention_rows", rows)
+        for n in MERGE_INPUTS[2:]:
+            mio.bind_cpu_input(n, getattr(batch, n))
+        mio.bind_output("doc_hidden", self.device)
+        mio.bind_output("mention_att", self.device)
+        self.merge.run_with_iobinding(mio)  # type: ignore[union-attr]
+        doc_hidden, mention_att = mio.get_outputs()
+        t2 = time.perf_counter()
+        hio = self.head.io_binding()
+        hio.bind_ortvalue_input("hidden", doc_hidden)
+        hio.bind_ortvalue_input("mention_att", mention_att)
+        for n, v in batch.head_inputs().items():
+            hio.bind_cpu_input(n, v)
+        hio.bind_output("logits", "cpu")
+        self.head.run_with_iobinding(hio)
+        (logits,) = hio.copy_outputs_to_cpu()
+        t3 = time.perf_counter()
+        self._time(t0, t1, t2, t3)
         return logits
+
+    def _ortvalue(self, x: np.ndarray) -> Any:
+        from .sessions import import_ort
+
+        return import_ort().OrtValue.ortvalue_from_numpy(x, self.device, 0)
 
     def run_batch(
         self, feats: Sequence[DocFeatures], max_tokens: int | None = None

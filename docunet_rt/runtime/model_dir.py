@@ -5,6 +5,7 @@ MODEL_DIR::
     model.json                 self-description (format_version, config, graphs, io, sha256, …)
     tokenizer.json             the tokenizer the features are built with
     encoder.<precision>.onnx   windows → hidden (W, L, H), attention rows (W, heads, R, L)
+    merge.onnx                 window outputs → document tensors (no weights; every precision)
     head.<precision>.onnx      merged document tensors → pair logits (Q, labels)
 
 Graph names, dtypes and dynamic axes (``GRAPH_IO``) are defined here once: the exporter traces
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,8 @@ MODEL_FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
 MODEL_JSON = "model.json"
 TOKENIZER_JSON = "tokenizer.json"
-GRAPH_NAMES = ("encoder", "head")
+GRAPH_NAMES = ("encoder", "head")  # one file per precision variant
+MERGE_FILE = "merge.onnx"  # one file for every variant (float32 in and out, no weights)
 
 # Every graph input/output: dtype and shape; upper-case letters are dynamic dimensions (see
 # DIM_MEANING), lower-case names are fixed by the model config (see graph_shape).
@@ -37,6 +40,19 @@ GRAPH_IO: dict[str, dict[str, tuple[str, str]]] = {
         "win_rows": ("int64", "W R"),
         "hidden": ("float32", "W L hidden"),
         "attention_rows": ("float32", "W heads R L"),
+    },
+    "merge": {
+        "hidden": ("float32", "W L hidden"),
+        "attention_rows": ("float32", "W heads R L"),
+        "win_doc": ("int64", "W"),
+        "win_global": ("int64", "W L"),
+        "inc_win": ("int64", "K"),
+        "inc_row": ("int64", "K"),
+        "inc_slot": ("int64", "K"),
+        "mention_pos": ("int64", "B P"),
+        "doc_mask": ("int64", "B T"),
+        "doc_hidden": ("float32", "B T hidden"),
+        "mention_att": ("float32", "B P heads T"),
     },
     "head": {
         "hidden": ("float32", "B T hidden"),
@@ -51,6 +67,18 @@ GRAPH_IO: dict[str, dict[str, tuple[str, str]]] = {
 }
 ENCODER_INPUTS = ("input_ids", "attention_mask", "win_rows")
 ENCODER_OUTPUTS = ("hidden", "attention_rows")
+MERGE_INPUTS = (
+    "hidden",
+    "attention_rows",
+    "win_doc",
+    "win_global",
+    "inc_win",
+    "inc_row",
+    "inc_slot",
+    "mention_pos",
+    "doc_mask",
+)
+MERGE_OUTPUTS = ("doc_hidden", "mention_att")  # the head's "hidden" and "mention_att"
 HEAD_INPUTS = (
     "hidden",
     "mention_att",
@@ -63,6 +91,7 @@ HEAD_INPUTS = (
 HEAD_OUTPUTS = ("logits",)
 GRAPH_SIGNATURE = {
     "encoder": (ENCODER_INPUTS, ENCODER_OUTPUTS),
+    "merge": (MERGE_INPUTS, MERGE_OUTPUTS),
     "head": (HEAD_INPUTS, HEAD_OUTPUTS),
 }
 DIM_MEANING = {
@@ -75,6 +104,7 @@ DIM_MEANING = {
     "N": "entities per document (padded to a multiple of entity_pad_multiple)",
     "M": "mentions per entity (padded)",
     "Q": "scored entity pairs in the batch",
+    "K": "(window, mention) incidences: a mention start inside a window",
 }
 
 
@@ -137,6 +167,8 @@ def describe(
     config: DocuNetConfig,
     files: dict[str, dict[str, str]],
     special_tokens: dict[str, int],
+    *,
+    merge: Sequence[str] = (),
     **extra: Any,
 ) -> dict[str, Any]:
     """The model.json of a MODEL_DIR whose graphs (``files``: precision → graph → file name)
@@ -154,7 +186,11 @@ def describe(
             "stride": config.max_length - 2 - config.window_overlap,
         },
         "graphs": files,
-        "sha256": {f: file_sha256(model_dir / f) for g in files.values() for f in g.values()},
+        "merge": merge[0] if merge else None,
+        "sha256": {
+            f: file_sha256(model_dir / f)
+            for f in [*(f for g in files.values() for f in g.values()), *merge]
+        },
         "special_tokens": dict(special_tokens),
         "tokenizer": TOKENIZER_JSON,
         "io": io_description(config),
@@ -213,6 +249,12 @@ class ModelSpec:
     def tokenizer_path(self) -> Path:
         return self.path / self.meta.get("tokenizer", TOKENIZER_JSON)
 
+    @property
+    def merge_path(self) -> Path | None:
+        """The merge graph, or None (a MODEL_DIR exported before it existed: numpy merges)."""
+        name = self.meta.get("merge")
+        return self.path / name if name and (self.path / name).is_file() else None
+
     def graph_files(self, precision: str) -> tuple[Path, Path]:
         """(encoder, head) files of one precision variant; ModelDirError naming the variants
         present when it is missing."""
@@ -231,7 +273,8 @@ class ModelSpec:
 
     def verify(self, precision: str) -> None:
         """Check the graphs' sha256 against model.json (a truncated copy fails loudly)."""
-        for x in self.graph_files(precision):
+        merge = [self.merge_path] if self.merge_path else []
+        for x in [*self.graph_files(precision), *merge]:
             want = self.sha256.get(x.name)
             if want and file_sha256(x) != want:
                 raise ModelDirError(f"{x} does not match the sha256 in model.json (corrupt copy?)")
