@@ -283,6 +283,19 @@ def round_up(x: int, multiple: int) -> int:
     return max(multiple, -(-x // multiple) * multiple)
 
 
+@dataclass(frozen=True)
+class ShapeBuckets:
+    """Pad N (entities) and T (document positions) up to a few sizes, so that a GPU sees few
+    distinct head shapes and reuses the kernels it tuned for them. The padding is masked, so no
+    logit changes (tested)."""
+
+    entities: tuple[int, ...] = (8, 16, 32, 64, 128, 256)  # N up to the next of these
+    positions: int = 256  # T up to a multiple of this
+
+    def pad_entities(self, n: int) -> int:
+        return next((b for b in self.entities if b >= n), round_up(n, self.entities[-1]))
+
+
 def collate(
     feats: Sequence[DocFeatures],
     tok: TokenizerInfo,
@@ -290,16 +303,19 @@ def collate(
     *,
     min_entities: int = 0,
     min_mentions: int = 1,
+    buckets: ShapeBuckets | None = None,
 ) -> Batch:
     """Pad a list of documents into one :class:`Batch`.
 
     ``min_entities``/``min_mentions`` pad N and M further (export uses them so that no axis is
-    traced at size 1).
+    traced at size 1); ``buckets`` pads N and T to bucket sizes (GPU).
     """
     B = len(feats)
     L = max(int(w[1] - w[0]) for f in feats for w in f.windows) + 2
     P = max(1, max(len(f.mention_pos) for f in feats))
     N = round_up(max(min_entities, max(f.num_entities for f in feats)), config.entity_pad_multiple)
+    if buckets is not None:
+        N = buckets.pad_entities(N)
     M = max(min_mentions, max((len(m) for f in feats for m in f.entity_mentions), default=1))
 
     input_ids, attn, win_doc, win_global, rows = [], [], [], [], []
@@ -340,6 +356,8 @@ def collate(
         offsets.append(offsets[-1] + len(pairs))
 
     T_max = max(f.seq_len for f in feats)
+    if buckets is not None:
+        T_max = round_up(T_max, buckets.positions)
     doc_mask = (np.arange(T_max)[None, :] < np.asarray([[f.seq_len] for f in feats])).astype(
         np.int64
     )

@@ -21,6 +21,9 @@ POOLS = ("thread", "process")  # parse/featurize workers of the streaming job
 # benchmarks alike: 4096 measured faster and smaller than 8192 or 16384 on a 2-core CPU
 # (benchmarks/results/extract_batch_budget_docred200.json).
 DEFAULT_MAX_TOKENS = 4096
+# On a GPU larger batches pay: PyTorch on an H200 ran 675 docs/s at 4096 and 1,260 at 32,768
+# (issue 12's measurements); the ONNX Runtime GPU path takes the same default.
+GPU_DEFAULT_MAX_TOKENS = 32768
 DEFAULT_MIN_SCORE = 0.5  # sigmoid(logit) > 0.5 is the model's own decision (logit > 0)
 DEFAULT_SORT_WINDOW = 256  # documents read ahead and sorted by length before batching
 # Per-document bounds, so that one huge record cannot take a run down (it becomes an error
@@ -85,7 +88,9 @@ class ExtractOptions:
     top_k: int | None = None  # at most k relations per entity pair (highest scores)
     # Keep only these relation ids (checked against the model's label set once per run).
     relations: tuple[str, ...] | None = None
-    max_tokens: int = DEFAULT_MAX_TOKENS  # padded encoder tokens per batch
+    # padded encoder tokens per batch; None: the device's default (DEFAULT_MAX_TOKENS on the
+    # CPU, GPU_DEFAULT_MAX_TOKENS on a GPU)
+    max_tokens: int | None = None
     batch_size: int | None = None  # fixed documents per batch instead of the token budget
     sort_window: int = DEFAULT_SORT_WINDOW  # documents sorted by length together
     # Bounds per record/document (None: unbounded); what exceeds them is an error record.

@@ -93,3 +93,36 @@ def test_auto_merges_on_the_host_on_cpu_and_an_old_model_dir_still_runs(exported
         Extractor(old, device="cpu", merge="graph")
     with pytest.raises(ValueError, match="unknown merge 'gpu'; valid choices: auto, numpy, graph"):
         Extractor(model_dir, device="cpu", merge="gpu")
+
+
+def test_shape_buckets_pad_without_changing_a_logit(exported, source_model):
+    from docunet_rt.features import ShapeBuckets
+
+    model_dir, _ = exported
+    model, tok = source_model
+    docs = docs_for(tok, [(300, 19), (40, 3), (120, 9), (12, 2), (200, 43)], seed=11)
+    feats = [build_features(d, tok, model.config) for d in docs]
+    b = collate(feats, tok, model.config, buckets=ShapeBuckets())
+    assert b.entity_mentions.shape[1] == 64 and b.doc_mask.shape[1] % 256 == 0  # 43 → 64
+    assert ShapeBuckets().pad_entities(300) == 512
+    plain = Extractor(model_dir, device="cpu", shape_buckets=False, threads=1)
+    for merge in ("numpy", "graph"):
+        bucketed = Extractor(model_dir, device="cpu", shape_buckets=True, merge=merge, threads=1)
+        for x, y in zip(bucketed.logits(feats), plain.logits(feats), strict=True):
+            assert float(np.abs(x - y).max()) < 1e-5
+            assert [r[:2] for r in decode(x)] == [r[:2] for r in decode(y)]
+
+
+def test_the_default_token_budget_depends_on_the_device(exported):
+    from _extract_fixtures import StubBackend, make_tokenizer, stub_config
+
+    from docunet_rt.features import TokenizerInfo
+
+    model_dir, _ = exported
+    cpu = Extractor(model_dir, device="cpu")
+    assert cpu.budget(ExtractOptions()) == 4096
+    assert cpu.budget(ExtractOptions(max_tokens=999)) == 999
+    gpu = StubBackend()
+    gpu.provider = "CUDAExecutionProvider"
+    tok = TokenizerInfo.from_tokenizer(make_tokenizer())
+    assert Extractor.from_backend(gpu, stub_config(), tok).budget(ExtractOptions()) == 32768

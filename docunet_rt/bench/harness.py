@@ -9,6 +9,12 @@ document's result (interpreter, imports, model load, features, inference, decodi
 warm-up batch, end-to-end passes (features, batches, decoding) alternate A B C A B C …; figures
 are medians with min/max. ``run_bench`` returns the result dict (FLOPs as in ``flops``);
 ``report.write_outputs`` writes it as JSON, a Markdown report and plots.
+
+What a runtime is (device, precision, promised provider, PyTorch baseline, roofline peak) is
+``runtimes.RUNTIME_TABLE``, and its rules hold here: a runtime that ran on another provider than
+its name promises is skipped ("ran on <actual>, not <expected>"), speedups are against the
+PyTorch baseline of the same device and precision family, and a GPU runtime's roofline is the
+measured GPU peak (``peaks``) or None, never the CPU's.
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ from ..features import plan_batches
 from ..options import DEFAULT_MAX_TOKENS, RUNTIMES
 from .envelope import envelope
 from .flops import FORMULA, document_flops, encoder_dims
+from .peaks import GPU_SIZES
+from .runtimes import (
+    ALL_RUNTIMES,
+    RUNTIME_TABLE,
+    provider_mismatch,
+    roofline_peak,
+    unknown_runtimes,
+)
 
 logger = logging.getLogger("docunet_rt")
 
@@ -83,39 +97,12 @@ class BenchOptions:
         d["repeats"] = self.repeats or (1 if self.quick else 3)
         d["threads"] = self.threads or len(os.sched_getaffinity(0))
         d["runtimes"] = list(self.runtimes)
-        unknown = [r for r in self.runtimes if r not in RUNTIMES]
+        unknown = unknown_runtimes(self.runtimes)
         if unknown:
             raise ValueError(
-                f"unknown runtime(s) {', '.join(unknown)}; valid choices: {', '.join(RUNTIMES)}"
+                f"unknown runtime(s) {', '.join(unknown)}; valid choices: {', '.join(ALL_RUNTIMES)}"
             )
         return BenchOptions(**d)
-
-
-def measure_matmul_peak(threads: int, sizes: Sequence[int] = (1024,), reps: int = 5) -> dict:
-    """Dense fp32 matmul GFLOP/s, best of ``reps``: an ORT MatMul session with ``threads``
-    intra-op threads (numpy's BLAS, threads from the environment, without the onnx package)."""
-    source, fn = "numpy", lambda a, b: a @ b
-    try:
-        from onnx import TensorProto, helper
-
-        from ..runtime.sessions import SessionConfig, make_session
-
-        vi = [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["n", "n"]) for x in "abc"]
-        g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "mm", vi[:2], vi[2:])
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-        sess = make_session(m.SerializeToString(), SessionConfig("cpu", threads))
-        source, fn = "ort MatMul", lambda a, b: sess.run(None, {"a": a, "b": b})
-    except ImportError as e:
-        logger.info("no ORT MatMul peak, numpy instead: %s", e)
-    best = 0.0
-    for n in sizes:
-        a, b = np.random.default_rng(0).standard_normal((2, n, n), dtype=np.float32)
-        for _ in range(reps + 1):  # the first call warms up
-            t = time.perf_counter()
-            fn(a, b)
-            best = max(best, 2.0 * n**3 / (time.perf_counter() - t) / 1e9)
-    return {"peak_gflops": best, "source": source, "sizes": list(sizes), "best_of": reps,
-            "threads": threads}  # fmt: skip
 
 
 class _Proc:
@@ -154,8 +141,11 @@ def _agreement(a: list[Any], b: list[Any]) -> dict[str, float]:
     return {"jaccard": 1.0 if union == 0 else inter / union, "exact_match_rate": exact}
 
 
-def _summarize(runs: list[dict], n: int, pairs: int, wps: int, flops: float, peak: float) -> dict:
-    """Medians [min, max] over passes of one runtime."""
+def _summarize(
+    runs: list[dict], n: int, pairs: int, wps: int, flops: float, peak: float | None
+) -> dict:
+    """Medians [min, max] over passes of one runtime; roofline fractions of ``peak`` GFLOP/s
+    (None without a peak)."""
 
     def stat(xs: list[float]) -> list[float]:
         return [float(np.median(xs)), float(min(xs)), float(max(xs))]
@@ -166,6 +156,7 @@ def _summarize(runs: list[dict], n: int, pairs: int, wps: int, flops: float, pea
     p95 = stat([float(np.percentile(r["latencies"], 95)) for r in runs])
     split = {k: float(np.median([r[k] for r in runs])) for k in STAGES}
     infer = split["encoder"] + split["merge"] + split["head"]
+    achieved, achieved_infer = flops / med / 1e9, flops / infer / 1e9
     return {
         "docs_per_s": dps[0], "docs_per_s_min": dps[1], "docs_per_s_max": dps[2],
         "entity_pairs_per_s": pairs / med, "wordpieces_per_s": wps / med,
@@ -173,9 +164,48 @@ def _summarize(runs: list[dict], n: int, pairs: int, wps: int, flops: float, pea
         "spread": {"batch_latency_p50_s": p50[1:], "batch_latency_p95_s": p95[1:]},
         "seconds_per_pass": med, "passes": len(runs), "peak_rss_mb": max(r["rss_mb"] for r in runs),
         "time_split_s": split, "time_split": {k: v / med for k, v in split.items()},
-        "achieved_gflops": flops / med / 1e9, "roofline_fraction": flops / med / 1e9 / peak,
-        "roofline_fraction_inference": flops / infer / 1e9 / peak,
+        "achieved_gflops": achieved,
+        "roofline_fraction": achieved / peak if peak else None,
+        "roofline_fraction_inference": achieved_infer / peak if peak else None,
     }  # fmt: skip
+
+
+def summarize_runtimes(
+    results: dict[str, dict[str, Any]],
+    sizes: tuple[int, int, int, float],
+    cpu_peak: dict[str, Any],
+    gpu_peak: dict[str, Any] | None,
+) -> None:
+    """Replace each ok runtime's ``runs`` by its summary; its roofline is set against
+    ``runtimes.roofline_peak`` (recorded as ``roofline_peak``): the CPU peak for a CPU runtime,
+    the GPU peak of its precision for a GPU runtime, or None when no GPU peak was measured.
+    ``sizes``: documents, entity pairs, wordpieces and FLOPs of the sample."""
+    for name, res in results.items():
+        if res["status"] == "ok":
+            pk = roofline_peak(name, cpu_peak, gpu_peak)
+            res.update(_summarize(res.pop("runs"), *sizes, pk["gflops"]), roofline_peak=pk)
+
+
+def compare_to_baselines(
+    results: dict[str, dict[str, Any]],
+    facts: dict[str, list[Any]],
+    lfacts: dict[str, list[Any]] | None = None,
+) -> None:
+    """``torch_baseline`` of each ok runtime (``runtimes.Runtime.baseline``: CPU runtimes
+    ``torch``, GPU runtimes the torch-cuda runtime of their precision family) and, when that
+    baseline ran too, ``speedup_vs_torch``, ``agreement_vs_torch`` and (labelled documents)
+    ``labelled_agreement_vs_torch`` against it."""
+    ok = {n for n, r in results.items() if r["status"] == "ok"}
+    for name in ok:
+        res, base = results[name], RUNTIME_TABLE[name].baseline
+        res["torch_baseline"] = base
+        if base not in ok:
+            continue
+        res["speedup_vs_torch"] = res["docs_per_s"] / results[base]["docs_per_s"]
+        if name in facts and base in facts:
+            res["agreement_vs_torch"] = _agreement(facts[name], facts[base])
+        if lfacts and name in lfacts and base in lfacts:
+            res["labelled_agreement_vs_torch"] = _agreement(lfacts[name], lfacts[base])
 
 
 def evaluate_targets(runtimes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -189,19 +219,39 @@ def evaluate_targets(runtimes: dict[str, dict[str, Any]]) -> list[dict[str, Any]
 
 
 def _start(name: str, base: dict[str, Any], tmp: Path) -> tuple[dict, _Proc | None]:
-    """Start a runtime's worker and wait for its first result (or learn why it cannot run)."""
-    p = _Proc(name, {**base, "runtime": name}, tmp)
+    """Start a runtime's worker and wait for its first result (or learn why it cannot run: the
+    worker says so, and a worker on another provider than the name promises is skipped too)."""
+    p = _Proc(name, {**base, **RUNTIME_TABLE[name].to_spec()}, tmp)
     msg = p.recv()
+    if msg["event"] == "ready" and (why := provider_mismatch(name, msg.get("provider"))):
+        p.p.kill()  # the worker checks this itself; a second check costs nothing
+        msg = {"event": "unavailable", "reason": why, "provider": msg.get("provider")}
     if msg["event"] != "ready":
         p.p.wait()
         logger.info("%s skipped: %s", name, msg["reason"])
-        return {"status": "skipped", "note": msg["reason"]}, None
+        return {"status": "skipped", "note": msg["reason"], "provider": msg.get("provider")}, None
     ttfr = time.perf_counter() - p.t0
     p.ask("warmup")
-    logger.info("%s: first result after %.2fs", name, ttfr)
-    res = {"status": "ok", "time_to_first_result_s": ttfr, "load_s": msg["load_s"],
-           "first_doc_s": msg["first_doc_s"], "rss_at_first_result_mb": msg["rss_mb"]}  # fmt: skip
+    logger.info("%s: first result after %.2fs on %s", name, ttfr, msg["provider"])
+    res = {"status": "ok", "provider": msg["provider"], "time_to_first_result_s": ttfr,
+           "load_s": msg["load_s"], "first_doc_s": msg["first_doc_s"],
+           "rss_at_first_result_mb": msg["rss_mb"]}  # fmt: skip
     return res, p
+
+
+def _gpu_peak(o: BenchOptions, base: dict[str, Any], tmp: Path) -> dict[str, Any] | None:
+    """The GPU's matmul peaks (``peaks.measure_gpu_matmul_peak``, in a worker, before the
+    runtimes hold the device) when a GPU runtime was asked for; None otherwise."""
+    if not any(RUNTIME_TABLE[n].gpu for n in o.runtimes):
+        return None
+    from ..runtime.sessions import cuda_driver_present
+
+    if not cuda_driver_present():
+        return {"available": False, "reason": "no NVIDIA driver (libcuda.so.1 does not load)"}
+    proc = _Proc("gpu-peak", {**base, "runtime": "gpu-peak", "sizes": GPU_SIZES[o.quick]}, tmp)
+    peak = proc.recv()
+    proc.p.wait()
+    return peak
 
 
 def _measure(o: BenchOptions, base: dict, tmp: Path, procs: dict[str, _Proc], n_docs: int):
@@ -212,6 +262,7 @@ def _measure(o: BenchOptions, base: dict, tmp: Path, procs: dict[str, _Proc], n_
     peak_proc = _Proc("peak", {**base, "runtime": "peak", "sizes": sizes}, tmp)
     peak = peak_proc.recv()
     peak_proc.p.wait()
+    gpu_peak = _gpu_peak(o, base, tmp)
     results = {}
     for name in o.runtimes:
         results[name], p = _start(name, base, tmp)
@@ -236,7 +287,7 @@ def _measure(o: BenchOptions, base: dict, tmp: Path, procs: dict[str, _Proc], n_
         p.p.wait()
         facts[name], own_plan = fin["facts"], results[name]["runs"][0]["own_plan"]
         results[name].update(torch_imported=fin["torch_imported"], own_plan=own_plan)
-    return peak, results, facts, lfacts, scaling, profile
+    return (peak, gpu_peak), results, facts, lfacts, scaling, profile
 
 
 def run_bench(options: BenchOptions) -> dict[str, Any]:
@@ -276,25 +327,19 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     logger.info("bench: %d docs in %d batches, %d threads", len(docs), len(plan), o.threads)
     procs: dict[str, _Proc] = {}
     try:
-        peak, results, facts, lfacts, scaling, profile = _measure(o, base, tmp, procs, len(docs))
+        peaks, results, facts, lfacts, scaling, profile = _measure(o, base, tmp, procs, len(docs))
     finally:  # a failed run leaves no workers and no temporary files behind
         for p in procs.values():
             if p.p.poll() is None:
                 p.p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    sizes = (len(docs), n_pairs, n_wps, flops, peak["peak_gflops"])
-    for name in procs:
-        results[name].update(_summarize(results[name].pop("runs"), *sizes))
+    (peak, gpu_peak), sizes = peaks, (len(docs), n_pairs, n_wps, flops)
+    summarize_runtimes(results, sizes, peak, gpu_peak)
+    compare_to_baselines(results, facts, lfacts if ldocs else None)
     train = train_facts(read_documents(o.train_facts)) if o.train_facts else None
-    for name, res in ((n, results[n]) for n in procs):
-        if "torch" in procs:
-            res["speedup_vs_torch"] = res["docs_per_s"] / results["torch"]["docs_per_s"]
-            res["agreement_vs_torch"] = _agreement(facts[name], facts["torch"])
-        if ldocs:
-            s = score(ldocs, [{tuple(x) for x in d} for d in lfacts[name]], train)
-            res.update(f1=s.f1, ign_f1=s.ign_f1, precision=s.precision, recall=s.recall)
-        if ldocs and "torch" in procs:
-            res["labelled_agreement_vs_torch"] = _agreement(lfacts[name], lfacts["torch"])
+    for name, res in ((n, results[n]) for n in procs if ldocs):
+        s = score(ldocs, [{tuple(x) for x in d} for d in lfacts[name]], train)
+        res.update(f1=s.f1, ign_f1=s.ign_f1, precision=s.precision, recall=s.recall)
     for res in (results[n] for n in procs if ldocs and "ort-fp32" in procs):
         res["f1_change_vs_fp32"] = 100 * (res["f1"] - results["ort-fp32"]["f1"])
     return envelope(
@@ -307,7 +352,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
                 "max_tokens": o.max_tokens},
         labelled={"path": o.labelled, "documents": len(ldocs), "train_facts": o.train_facts}
         if ldocs else None,
-        peak_matmul=peak, runtimes=results, scaling=scaling, profile=profile,
+        peak_matmul=peak, peak_matmul_gpu=gpu_peak, runtimes=results, scaling=scaling, profile=profile,
         flops={"sample_total": flops, "formula": FORMULA,
                "per_doc_mean": {k: float(np.mean([x[k] for x in fl])) for k in fl[0]}},
         targets=evaluate_targets(results), wall_seconds=time.perf_counter() - t_start,

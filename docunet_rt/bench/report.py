@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .runtimes import RUNTIME_TABLE
+
 logger = logging.getLogger("docunet_rt")
 HEADLINE = (
     "runtime", "docs/s [min–max]", "vs torch", "pairs/s", "wordpieces/s", "batch p50 / p95 s",
@@ -33,6 +35,15 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list
     return lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
 
 
+def speedup_cell(r: dict[str, Any]) -> str:
+    """``1.52×`` against CPU torch, ``1.52× vs torch-cuda-bf16`` against another baseline,
+    ``- (torch-cuda-bf16 did not run)`` without one."""
+    base, x = r.get("torch_baseline", "torch"), r.get("speedup_vs_torch")
+    if x is None:
+        return "-" if base == "torch" else f"- ({base} did not run)"
+    return f"{x:.2f}×" if base == "torch" else f"{x:.2f}× vs {base}"
+
+
 def headline_row(name: str, r: dict[str, Any]) -> list[str]:
     """One runtime's cells of the headline table (``HEADLINE``)."""
     if r["status"] != "ok":
@@ -40,17 +51,60 @@ def headline_row(name: str, r: dict[str, Any]) -> list[str]:
     split = " / ".join(f"{r['time_split'][k]:.0%}" for k in ("encoder", "merge", "head"))
     return [
         name, f"{r['docs_per_s']:.2f} [{r['docs_per_s_min']:.2f}–{r['docs_per_s_max']:.2f}]",
-        f"{_f(r.get('speedup_vs_torch'))}×", f"{r['entity_pairs_per_s']:.0f}",
+        speedup_cell(r), f"{r['entity_pairs_per_s']:.0f}",
         f"{r['wordpieces_per_s']:.0f}",
         f"{r['batch_latency_p50_s']:.2f} / {r['batch_latency_p95_s']:.2f}",
         f"{r['time_to_first_result_s']:.2f}", f"{r['peak_rss_mb']:.0f}", split,
-        f"{r['roofline_fraction']:.1%}", _f(r.get("f1"), ".4f"), _f(r.get("ign_f1"), ".4f"),
+        _f(r.get("roofline_fraction"), ".1%"), _f(r.get("f1"), ".4f"), _f(r.get("ign_f1"), ".4f"),
         _f((r.get("agreement_vs_torch") or {}).get("jaccard"), ".4f"),
     ]  # fmt: skip
 
 
 def headline_table(res: dict[str, Any]) -> list[str]:
     return markdown_table(HEADLINE, [headline_row(k, v) for k, v in res["runtimes"].items()])
+
+
+def gpu_notes(res: dict[str, Any]) -> list[str]:
+    """What the GPU runtimes' figures are set against: their PyTorch baselines and the GPU
+    matmul peak (or why there is none). Nothing when no GPU runtime ran (a skipped one says
+    why in its row)."""
+    gpu = [n for n, r in res["runtimes"].items()
+           if r["status"] == "ok" and n in RUNTIME_TABLE and RUNTIME_TABLE[n].gpu]  # fmt: skip
+    if not gpu:
+        return []
+    pk = res.get("peak_matmul_gpu") or {"available": False, "reason": "not measured"}
+    if pk.get("available"):
+        fig = ", ".join(f"{k} {_f(v, '.0f')}" for k, v in pk["peak_gflops"].items())
+        strict = pk.get("fp32_strict_gflops")
+        tf32 = (
+            "TF32 allowed"
+            if strict is None
+            else f"the faster of strict fp32 ({strict:.0f}) and TF32"
+        )
+        roof = (
+            f"GPU roofline: measured dense matmul peak on {pk['device']} ({pk['source']}, "
+            f"n = {pk['sizes']}, best of {pk['best_of']}): {fig} GFLOP/s (fp32: {tf32}); each "
+            "GPU runtime is set against the peak of its precision."
+        )
+    else:
+        roof = f"GPU roofline: none ({pk['reason']}), so GPU runtimes show '-', never the CPU peak."
+    return [
+        "",
+        "GPU speedups and triple agreement are against the PyTorch CUDA baseline of the same "
+        "precision family (fp32 runtimes vs `torch-cuda-fp32`, fp16/bf16 runtimes vs "
+        "`torch-cuda-bf16`; '-' where it did not run), CPU runtimes' against `torch` on the CPU. "
+        "A runtime that ran on another provider than its name promises is skipped, never "
+        "reported under its name.",
+        "",
+        roof,
+    ]
+
+
+def providers_line(res: dict[str, Any]) -> list[str]:
+    """``Providers: torch torch-cpu, ort-fp32 CPUExecutionProvider, …`` (what really ran)."""
+    ran = [f"{k} {v['provider']}" for k, v in res["runtimes"].items()
+           if v["status"] == "ok" and v.get("provider")]  # fmt: skip
+    return [f"Providers actually used: {', '.join(ran)}.", ""] if ran else []
 
 
 def render_markdown(res: dict[str, Any], plots: Sequence[str] = ()) -> str:
@@ -67,11 +121,13 @@ def render_markdown(res: dict[str, Any], plots: Sequence[str] = ()) -> str:
         f"{c['batches']} batches of ≤ {c['max_tokens']} padded tokens; medians of "
         f"{res['options']['repeats']} alternating end-to-end passes [min–max].", "",
         *headline_table(res), "",
-        f"Roofline: measured dense fp32 matmul peak {pk['peak_gflops']:.1f} GFLOP/s "
+        *providers_line(res),
+        f"Roofline (CPU runtimes): measured dense fp32 matmul peak {pk['peak_gflops']:.1f} GFLOP/s "
         f"({pk['source']}, {pk['threads']} threads, n = {pk['sizes']}, best of {pk['best_of']}); "
         f"the model does {fl['total']:.2f} GFLOP per document (encoder {fl['encoder']:.2f}, head "
         f"{fl['head']:.2f}; formula in `docunet_rt/bench/flops.py`); int8 is set against the "
         "same peak.",
+        *gpu_notes(res),
     ]  # fmt: skip
     if res.get("labelled"):
         lab = res["labelled"]

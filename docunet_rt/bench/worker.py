@@ -3,18 +3,25 @@
 ``harness._Proc`` starts one per runtime, so imports and peak RSS (VmHWM) are per runtime, and
 ONNX Runtime workers never import torch (checked when they finish). Every runtime is a
 ``runtime.Extractor``: an exported MODEL_DIR on ONNX Runtime, or the checkpoint on PyTorch
-(``evaluate.torch_extractor``, fp32, eval, no_grad); features, batches and decoding are the
-extraction code, and the encoder / merge / head times are the backend's ``timings``.
+(``evaluate.torch_extractor``, fp32, eval, no_grad; on CUDA ``torch_cuda.TimedTorchBackend``:
+stage timers read after ``torch.cuda.synchronize()``, bf16 under autocast); features, batches
+and decoding are the extraction code, and the encoder / merge / head times are the backend's
+``timings``.
 
-Protocol: SPEC is a JSON file written by the harness. The worker first runs one document (the
-time to first result) and says ``{"event": "ready", ...}`` (or ``"unavailable"`` with the
-reason: a GPU provider without a GPU), then answers one JSON line per command read from stdin:
+Protocol: SPEC is a JSON file written by the harness (the runtime's backend, device, precision
+and the provider its name promises: ``runtimes.Runtime.to_spec``). The worker loads the runtime,
+checks that it runs on the promised provider (``Extractor.provider``), runs one document (the
+time to first result) and says ``{"event": "ready", "provider": ..., ...}``, or
+``"unavailable"`` with the reason: a GPU provider without a GPU, torch without CUDA, or a
+runtime that ran on another provider ("ran on CUDAExecutionProvider, not
+TensorrtExecutionProvider"). Then it answers one JSON line per command read from stdin:
 ``warmup``, ``run`` (one end-to-end pass), ``labelled`` (predicted facts), ``scaling`` (the
 synthetic grid and, on ONNX Runtime, an op profile); anything else finishes it. Documents come
 as pickle files in the harness's private temporary directory: process-to-process hand-over only
 (DocRED JSON would drop candidate pairs and entity ids, which change the features).
 
-The ``peak`` runtime measures the dense matmul peak (``harness.measure_matmul_peak``) instead.
+The ``peak`` and ``gpu-peak`` runtimes measure the dense matmul peak of the CPU or the GPU
+(``peaks``) instead.
 """
 
 from __future__ import annotations
@@ -32,29 +39,55 @@ from typing import Any
 
 import numpy as np
 
-from ..options import GPU_RUNTIMES, ExtractOptions
+from ..options import ExtractOptions
 from .flops import EncoderDims, document_flops
+from .runtimes import mismatch_reason
 
 logger = logging.getLogger("docunet_rt")
 
 
 def load_extractor(spec: dict[str, Any]) -> Any:
-    """The runtime named by ``spec["runtime"]`` as an ``Extractor`` with ``spec["threads"]``."""
-    name, threads = spec["runtime"], spec["threads"]
-    if name == "torch":
+    """The runtime of ``spec`` (backend, device, precision) as an ``Extractor`` with
+    ``spec["threads"]``; ValueError/RuntimeError/ImportError when it cannot run here."""
+    device, precision, threads = spec["device"], spec["precision"], spec["threads"]
+    from ..runtime import Extractor
+
+    if spec["backend"] == "torch":
         import torch
 
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("torch sees no CUDA device")
         from ..checkpoint import load_checkpoint
         from ..evaluate import torch_extractor
 
-        model, tok = load_checkpoint(spec["checkpoint"])
-        return torch_extractor(model, tok)
-    from ..runtime import Extractor
+        model, tok = load_checkpoint(spec["checkpoint"], device=device)
+        if device == "cpu" and precision == "fp32":
+            return torch_extractor(model, tok)  # the library's own PyTorch path, unchanged
+        from .torch_cuda import TimedTorchBackend
 
-    device, precision = GPU_RUNTIMES.get(name, "cpu"), name.rsplit("-", 1)[1]
+        backend = TimedTorchBackend(model, tok, device, precision)
+        return Extractor.from_backend(backend, model.config, tok)
     return Extractor(spec["model"], device=device, precision=precision, threads=threads)
+
+
+class ProviderMismatch(ValueError):
+    """The runtime runs, but on another provider than its name promises."""
+
+    def __init__(self, reason: str, provider: str) -> None:
+        super().__init__(reason)
+        self.provider = provider
+
+
+def open_runtime(spec: dict[str, Any]) -> Any:
+    """``load_extractor``, then ValueError unless it runs on the provider ``spec["provider"]``
+    its name promises (an ONNX Runtime that fell back from TensorRT to CUDA is not TensorRT)."""
+    ex = load_extractor(spec)
+    why = mismatch_reason(ex.provider, spec["provider"])
+    if why:
+        raise ProviderMismatch(why, ex.provider)
+    return ex
 
 
 def _run_pass(
@@ -184,18 +217,25 @@ def main(spec_file: str) -> None:
         proto.write(json.dumps(msg) + "\n")
 
     if spec["runtime"] == "peak":
-        from .harness import measure_matmul_peak
+        from .peaks import measure_matmul_peak
 
         return send(**measure_matmul_peak(spec["threads"], spec["sizes"]))
-    is_ort = spec["runtime"] != "torch"
+    if spec["runtime"] == "gpu-peak":
+        from .peaks import measure_gpu_matmul_peak
+
+        return send(**measure_gpu_matmul_peak(spec["sizes"]))
+    is_ort = spec["backend"] == "ort"
     t0 = time.perf_counter()
     try:  # a runtime that cannot start or run here (a GPU provider without a GPU) is skipped
-        ex = load_extractor(spec)
+        ex = open_runtime(spec)
         t1 = time.perf_counter()
         _run_pass(ex, [pickle.loads(Path(spec["first_doc"]).read_bytes())], [[0]])
+    except ProviderMismatch as e:
+        return send(event="unavailable", reason=str(e), provider=e.provider)
     except (ValueError, ImportError, RuntimeError) as e:
         return send(event="unavailable", reason=str(e).splitlines()[0])
-    send(event="ready", load_s=t1 - t0, first_doc_s=time.perf_counter() - t1, rss_mb=_rss_mb())
+    send(event="ready", provider=ex.provider, load_s=t1 - t0,
+         first_doc_s=time.perf_counter() - t1, rss_mb=_rss_mb())  # fmt: skip
     docs, plan = pickle.loads(Path(spec["docs"]).read_bytes()), spec["plan"]
     opts, cap = ExtractOptions(max_tokens=spec["max_tokens"]), ex.max_batch_docs
     if cap:  # TensorRT: batches capped at its profile size, so its own plan

@@ -2,8 +2,9 @@
 to first result, roofline, accuracy, scaling) and the run's report files: NAME.json, a Markdown
 report NAME.md and NAME.png (with matplotlib).
 
-Importing this module imports typer only; the benchmark (``docunet_rt.bench``: numpy, ONNX
-Runtime, torch in its own worker process) loads when the command runs.
+Importing this module imports typer and the stdlib runtime table (``docunet_rt.bench.runtimes``)
+only; the benchmark (numpy, ONNX Runtime, torch in its own worker process) loads when the command
+runs.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ from pathlib import Path
 
 import typer
 
+from ..bench.runtimes import ALL_RUNTIMES, unknown_runtimes
 from ..options import DEFAULT_MAX_TOKENS, RUNTIMES, parse_list
 from .common import console, flag, run_guarded, setup_logging
 
 
 def _runtimes(value: str) -> tuple[str, ...]:
-    """``--runtimes``: a comma-separated subset of ``options.RUNTIMES`` (a usage error listing
-    them otherwise)."""
+    """``--runtimes``: a comma-separated subset of ``bench.ALL_RUNTIMES`` (``options.RUNTIMES``
+    and the PyTorch CUDA baselines; a usage error listing them otherwise)."""
     chosen = parse_list(value) or ()
-    bad = [r for r in chosen if r not in RUNTIMES]
+    bad = unknown_runtimes(chosen)
     if bad or not chosen:
         raise typer.BadParameter(
             f"unknown runtime(s) {', '.join(bad) or '(none given)'}; "
-            f"valid choices: {', '.join(RUNTIMES)}"
+            f"valid choices: {', '.join(ALL_RUNTIMES)}"
         )
     return chosen
 
@@ -66,7 +68,9 @@ def bench(
         ",".join(RUNTIMES),
         "--runtimes",
         callback=_runtimes,
-        help=f"Comma-separated, from: {', '.join(RUNTIMES)}.",
+        help=f"Comma-separated, from: {', '.join(ALL_RUNTIMES)}. A GPU runtime runs only on the "
+        "provider its name promises (else it is skipped) and is compared with the torch-cuda "
+        "baseline of its precision.",
     ),
     max_tokens: int = typer.Option(
         DEFAULT_MAX_TOKENS, "--max-tokens", min=64, help="Batch token budget."
@@ -77,7 +81,7 @@ def bench(
     ),
     verbose: bool = flag(False, "--verbose", "-v"),
 ) -> None:
-    """Benchmark PyTorch eager against ONNX Runtime fp32/int8 on the same documents and batches.
+    """Benchmark PyTorch eager against ONNX Runtime fp32/int8 (and, on a GPU, CUDA/TensorRT against PyTorch CUDA) on the same documents and batches.
 
     Each runtime runs in its own process (imports and peak RSS per runtime); passes alternate between runtimes after a warm-up. Writes OUT/NAME.json, OUT/NAME.md and OUT/NAME.png (the plot needs matplotlib, the "plot" extra).
     """
@@ -99,9 +103,10 @@ def bench(
         if v["status"] != "ok":
             console.print(f"  {r}: skipped ({v['note']})", highlight=False)
             continue
-        vs = f" ({v['speedup_vs_torch']:.2f}x torch)" if "speedup_vs_torch" in v else ""
+        base = v.get("torch_baseline", "torch")
+        vs = f" ({v['speedup_vs_torch']:.2f}x {base})" if "speedup_vs_torch" in v else ""
         console.print(
-            f"  {r}: {v['docs_per_s']:.2f} docs/s{vs}, first result "
+            f"  {r} on {v.get('provider', '?')}: {v['docs_per_s']:.2f} docs/s{vs}, first result "
             f"{v['time_to_first_result_s']:.2f}s, peak RSS {v['peak_rss_mb']:.0f} MB"
         )
     for t in result["targets"]:

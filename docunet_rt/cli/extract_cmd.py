@@ -21,6 +21,7 @@ from ..options import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MIN_SCORE,
     DEVICES,
+    GPU_DEFAULT_MAX_TOKENS,
     PRECISIONS,
     ExtractOptions,
     parse_list,
@@ -77,7 +78,8 @@ def extract(
         None,
         "--max-tokens",
         min=1,
-        help=f"Padded encoder tokens per batch (default {DEFAULT_MAX_TOKENS}).",
+        help=f"Padded encoder tokens per batch (default {DEFAULT_MAX_TOKENS} on the CPU, "
+        f"{GPU_DEFAULT_MAX_TOKENS} on a GPU).",
     ),
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Fixed documents per batch instead of a token budget."

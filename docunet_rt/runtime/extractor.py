@@ -30,12 +30,25 @@ from ..config import DocuNetConfig
 from ..corpus import TooLarge
 from ..data import DataError, Document, parse_line, parse_record
 from ..decode import decode, sigmoid
-from ..features import DocFeatures, TokenizerInfo, build_features, head_bytes, plan_batches
-from ..options import DEFAULT_MAX_TOKENS, PRECISIONS, ExtractOptions, check_choice
+from ..features import (
+    DocFeatures,
+    ShapeBuckets,
+    TokenizerInfo,
+    build_features,
+    head_bytes,
+    plan_batches,
+)
+from ..options import (
+    DEFAULT_MAX_TOKENS,
+    GPU_DEFAULT_MAX_TOKENS,
+    PRECISIONS,
+    ExtractOptions,
+    check_choice,
+)
 from .graphs import OrtGraphs
 from .model_dir import ModelSpec
 from .results import DocumentResult, ErrorRecord, Failure, Triple, entity_ref
-from .sessions import SessionConfig
+from .sessions import CPU, SessionConfig
 
 logger = logging.getLogger("docunet_rt")
 
@@ -173,6 +186,8 @@ class Extractor:
     ``merge``: where the window merge between the graphs runs: ``"numpy"`` (host),
     ``"graph"`` (the MODEL_DIR's merge graph, chained with IO binding: nothing goes back to the
     host between the graphs) or ``"auto"`` (graph on a GPU, numpy on the CPU).
+    ``shape_buckets``: pad entities and positions to a few sizes (None: on a GPU only);
+    ``cuda_options``: extra CUDA provider options (``{"prefer_nhwc": "1"}`` …).
     >>> for result in ex.extract(docs):  # Documents or JSONL-style dicts; lazily, in order
     ...     print(result.id, len(result.triples))
     """
@@ -188,9 +203,12 @@ class Extractor:
         trt_cache_dir: str | None = None,
         verbose: bool = False,
         merge: str = "auto",
+        shape_buckets: bool | None = None,
+        cuda_options: dict[str, str] | None = None,
     ) -> None:
         check_choice("precision", precision, PRECISIONS)
-        sessions = SessionConfig(device, threads, precision, trt_cache_dir, verbose)
+        cuda = tuple(sorted((cuda_options or {}).items()))
+        sessions = SessionConfig(device, threads, precision, trt_cache_dir, verbose, cuda)
         self.spec: ModelSpec | None = ModelSpec.load(model_dir)
         enc_path, head_path = self.spec.graph_files(precision)
         if verify:
@@ -199,6 +217,7 @@ class Extractor:
         backend = OrtGraphs(
             enc_path, head_path, tok, self.spec.config, sessions,
             merge_graph=self.spec.merge_path, merge=merge,
+            buckets="auto" if shape_buckets is None else (ShapeBuckets() if shape_buckets else None),
         )  # fmt: skip
         self._setup(backend, self.spec.config, tok, precision)
 
@@ -257,6 +276,13 @@ class Extractor:
         tok = self.tok.for_threads() if pool == "thread" else self.tok
         return functools.partial(prepare_lines, tok=tok, config=self.config, options=options)
 
+    def budget(self, options: ExtractOptions) -> int:
+        """Padded encoder tokens per batch: the option, else the device's default."""
+        if options.max_tokens is not None:
+            return options.max_tokens
+        on_gpu = self.provider not in (CPU, "torch-cpu", "stub")
+        return GPU_DEFAULT_MAX_TOKENS if on_gpu else DEFAULT_MAX_TOKENS
+
     def run_batch(
         self, feats: Sequence[DocFeatures], max_tokens: int | None = DEFAULT_MAX_TOKENS
     ) -> list[np.ndarray]:
@@ -272,7 +298,7 @@ class Extractor:
         return plan_batches(
             feats,
             self.config.max_length,
-            options.max_tokens,
+            self.budget(options),
             batch_size=options.batch_size,
             max_docs=self.max_batch_docs,
             max_head_bytes=head,
@@ -291,7 +317,7 @@ class Extractor:
         options = options or ExtractOptions()
         done = 0
         for idx in self.plan_batches(feats, options):
-            logits = self.run_batch([feats[i] for i in idx], options.max_tokens)
+            logits = self.run_batch([feats[i] for i in idx], self.budget(options))
             for i, lg in zip(idx, logits, strict=True):
                 out[i] = lg
             done += len(idx)
@@ -372,7 +398,7 @@ class Extractor:
         self, idx: list[int], feats: Sequence[DocFeatures], options: ExtractOptions
     ) -> Iterator[tuple[list[int], Sequence[np.ndarray | Failure]]]:
         try:
-            yield idx, self.run_batch([feats[i] for i in idx], options.max_tokens)
+            yield idx, self.run_batch([feats[i] for i in idx], self.budget(options))
             return
         except Exception as e:  # noqa: BLE001 - the runtime's own error types vary by provider
             if len(idx) == 1:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..config import DocuNetConfig
-from ..features import Batch, DocFeatures, TokenizerInfo, collate
+from ..features import Batch, DocFeatures, ShapeBuckets, TokenizerInfo, collate
 from .merge import merge_windows
 from .model_dir import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_OUTPUTS, MERGE_INPUTS
 from .sessions import CPU, CUDA, TENSORRT, SessionConfig, make_session
@@ -45,6 +45,7 @@ class OrtGraphs:
         *,
         merge_graph: str | os.PathLike | None = None,
         merge: str = "auto",
+        buckets: ShapeBuckets | None | str = "auto",
         profile_prefix: str | None = None,
     ) -> None:
         from ..options import check_choice
@@ -68,6 +69,9 @@ class OrtGraphs:
             on = replace(sessions, device="cuda") if self.provider == TENSORRT else sessions
             self.merge = make_session(Path(merge_graph), on)  # type: ignore[arg-type]
         self.device = "cuda" if self.provider in (CUDA, TENSORRT) else "cpu"
+        if buckets == "auto":  # a GPU tunes kernels per shape; the CPU would only pad
+            buckets = ShapeBuckets() if self.device == "cuda" else None
+        self.buckets: ShapeBuckets | None = buckets  # type: ignore[assignment]
 
     def encode(self, batch: Batch, max_tokens: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Windows → hidden (W, L, H) and attention rows (W, heads, R, L), float32; run
@@ -153,7 +157,7 @@ class OrtGraphs:
     ) -> list[np.ndarray]:
         """Pair logits (Q_i, R) for each document of one batch (encoder windows at most
         ``max_tokens`` padded tokens at a time)."""
-        batch = collate(feats, self.tok, self.config)
+        batch = collate(feats, self.tok, self.config, buckets=self.buckets)
         return batch.per_document(self.run_collated(batch, max_tokens))
 
     def end_profiling(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def merge_windows(
     ``batch.win_rows`` (what the encoder graph returns).
     """
     B, P = batch.mention_pos.shape
-    T = int(batch.seq_len.max())
+    T = batch.doc_mask.shape[1]  # the longest document, or more (shape buckets)
     W, L, H = win_hidden.shape
     heads = win_attention.shape[1]
     g = batch.win_global

@@ -48,6 +48,9 @@ class SessionConfig:
     precision: str = "fp32"  # int8 graphs cannot run on TensorRT; fp16 enables TensorRT fp16
     trt_cache_dir: str | None = None
     verbose: bool = False  # ONNX Runtime's own log
+    # CUDA provider options on top of the defaults below, e.g. {"prefer_nhwc": "1"} or
+    # {"cudnn_conv_algo_search": "EXHAUSTIVE"} (tuned convolutions; pays off with shape buckets)
+    cuda_options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, DEVICES)
@@ -64,7 +67,7 @@ def provider_chain(config: SessionConfig) -> list[tuple[str, dict[str, Any]]]:
     """Providers to try, best first, with their options. The int8 graphs use ONNX Runtime's
     dynamic-quantization ops, which TensorRT cannot run, so ``auto`` leaves TensorRT out."""
     cpu = (CPU, {})
-    cuda = (CUDA, {"cudnn_conv_algo_search": "HEURISTIC"})
+    cuda = (CUDA, {"cudnn_conv_algo_search": "HEURISTIC", **dict(config.cuda_options)})
     cache = config.trt_cache_dir or os.path.join(
         os.path.expanduser("~"), ".cache", "docunet_rt", "trt"
     )
