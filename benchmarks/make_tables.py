@@ -22,7 +22,7 @@ from typing import Any
 
 from common import RESULTS
 
-from docunet_rt.bench import headline_table, markdown_table
+from docunet_rt.bench import gpu_notes, headline_table, markdown_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -65,6 +65,7 @@ def bench_section(name: str, r: dict[str, Any]) -> list[str]:
         + (" — quick smoke run, not a measurement" if r["options"].get("quick") else ""),
         "",
         *headline_table(r),
+        *gpu_notes(r),  # baselines and roofline of GPU runtimes (nothing for a CPU-only run)
         "",
         f"Targets met: {sum(t['met'] for t in r['targets'])} of {len(r['targets'])}"
         + (f"; missed or not measured: {'; '.join(missed)}" if missed else "")

@@ -1,5 +1,6 @@
 """The runtime benchmark report, reproducibly: PyTorch eager vs ONNX Runtime fp32/int8 (GPU
-providers when they work) → benchmarks/results/NAME.json, NAME.md and NAME.png.
+providers when they really run, against PyTorch CUDA: add torch-cuda-fp32,torch-cuda-bf16 to
+--runtimes) → benchmarks/results/NAME.json, NAME.md and NAME.png.
 
     python benchmarks/run_bench.py --model MODEL_DIR --checkpoint CKPT_DIR \\
         --corpus /work/shared/data/docred/test.json \\
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from common import RESULTS, data_dir
 
-from docunet_rt.bench import BenchOptions, run_bench, write_outputs
+from docunet_rt.bench import ALL_RUNTIMES, BenchOptions, run_bench, write_outputs
 from docunet_rt.options import DEFAULT_MAX_TOKENS, RUNTIMES
 
 
@@ -41,7 +42,7 @@ def main() -> None:
     ap.add_argument("--labelled-docs", type=int, default=None, help="default --docs; 0 = all")
     ap.add_argument("--threads", type=int, default=None, help="default: usable cores")
     ap.add_argument("--repeats", type=int, default=None, help="default 3")
-    ap.add_argument("--runtimes", default=",".join(RUNTIMES), help="|".join(RUNTIMES))
+    ap.add_argument("--runtimes", default=",".join(RUNTIMES), help="|".join(ALL_RUNTIMES))
     ap.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-scaling", action="store_true")
@@ -60,12 +61,14 @@ def main() -> None:
     files = write_outputs(result, args.out, args.name)
     for name, r in result["runtimes"].items():
         if r["status"] == "ok":
+            vs = r.get("speedup_vs_torch")
+            vs = f"x{vs:.2f} vs {r['torch_baseline']}" if vs is not None else "no baseline"
             print(
-                f"{name:>14}: {r['docs_per_s']:7.2f} docs/s  x{r.get('speedup_vs_torch', 0):.2f}"
+                f"{name:>15}: {r['docs_per_s']:7.2f} docs/s  {vs}  on {r['provider']}"
                 f"  first result {r['time_to_first_result_s']:.2f}s  RSS {r['peak_rss_mb']:.0f} MB"
             )
         else:
-            print(f"{name:>14}: skipped ({r['note']})")
+            print(f"{name:>15}: skipped ({r['note']})")
     for t in result["targets"]:
         state = "met   " if t["met"] else "MISSED" if t["measured"] else "n/a   "
         print(f"{state} {t['name']} (value {t['value']})")

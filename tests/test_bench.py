@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from docunet_rt.cli import bench_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 RUNTIMES = ["torch", "ort-fp32", "ort-int8", "ort-cuda-fp32"]
+CUDA, TRT = "CUDAExecutionProvider", "TensorrtExecutionProvider"
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +207,320 @@ def test_envelope_and_formula(tmp_path, monkeypatch):
     monkeypatch.setattr(bench.envelope, "SOURCE_ROOT", tmp_path)  # no repository around it
     assert bench.envelope.git_commit() is None
     assert bench.FORMULA.startswith("(multiply-add = 2)") and "layers" in bench.FORMULA
+
+
+# ------------------------------------------------------------------------------------------------
+# GPU honesty, tested on the CPU: the provider a runtime promises, its roofline peak and its
+# PyTorch baseline (bench.runtimes), faked fall-backs, and the torch-cuda runtimes as skips
+# ------------------------------------------------------------------------------------------------
+
+NO_CUDA = "torch sees no CUDA device"
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def test_runtime_table_promises_one_provider_per_name():
+    from docunet_rt.runtime import sessions
+
+    assert bench.ALL_RUNTIMES == (*options.RUNTIMES, "torch-cuda-fp32", "torch-cuda-bf16")
+    assert bench.EXPECTED_PROVIDER == {
+        "torch": "torch-cpu",
+        "ort-fp32": sessions.CPU,
+        "ort-int8": sessions.CPU,
+        "ort-cuda-fp32": sessions.CUDA,
+        "ort-cuda-fp16": sessions.CUDA,
+        "tensorrt-fp16": sessions.TENSORRT,
+        "torch-cuda-fp32": "torch-cuda",
+        "torch-cuda-bf16": "torch-cuda",
+    }
+    # every GPU runtime of options is a GPU runtime here, on the device options gives it
+    for name, device in options.GPU_RUNTIMES.items():
+        assert bench.RUNTIME_TABLE[name].gpu and bench.RUNTIME_TABLE[name].device == device
+    baselines = {n: rt.baseline for n, rt in bench.RUNTIME_TABLE.items()}
+    assert baselines == {
+        "torch": "torch", "ort-fp32": "torch", "ort-int8": "torch",
+        "ort-cuda-fp32": "torch-cuda-fp32", "ort-cuda-fp16": "torch-cuda-bf16",
+        "tensorrt-fp16": "torch-cuda-bf16", "torch-cuda-fp32": "torch-cuda-fp32",
+        "torch-cuda-bf16": "torch-cuda-bf16",
+    }  # fmt: skip
+    assert bench.provider_mismatch("tensorrt-fp16", sessions.CUDA) == (
+        "ran on CUDAExecutionProvider, not TensorrtExecutionProvider"
+    )
+    assert (
+        bench.provider_mismatch("torch-cuda-bf16", "torch-cpu")
+        == "ran on torch-cpu, not torch-cuda"
+    )
+    assert all(bench.provider_mismatch(n, p) is None for n, p in bench.EXPECTED_PROVIDER.items())
+
+
+def test_worker_refuses_a_runtime_on_another_provider(monkeypatch):
+    """ONNX Runtime fell back from TensorRT to CUDA: the worker does not run it as TensorRT."""
+    from docunet_rt.bench import worker
+
+    monkeypatch.setattr(worker, "load_extractor", lambda spec: SimpleNamespace(provider=CUDA))
+    spec = bench.RUNTIME_TABLE["tensorrt-fp16"].to_spec()
+    with pytest.raises(worker.ProviderMismatch, match=f"^ran on {CUDA}, not {TRT}$") as e:
+        worker.open_runtime(spec)
+    assert e.value.provider == CUDA
+    monkeypatch.setattr(worker, "load_extractor", lambda spec: SimpleNamespace(provider=TRT))
+    assert worker.open_runtime(spec).provider == TRT
+
+
+class _ReadyProc:
+    """A worker that says it is ready on ``provider`` (harness._start's view of a worker)."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider, self.p, self.t0 = provider, SimpleNamespace(kill=list, wait=list), 0.0
+
+    def recv(self) -> dict:
+        return {"event": "ready", "provider": self.provider, "load_s": 1.0, "first_doc_s": 1.0,
+                "rss_mb": 1.0}  # fmt: skip
+
+    def ask(self, cmd: str) -> dict:
+        raise AssertionError(f"a mislabelled runtime must not be run ({cmd})")
+
+
+def test_harness_skips_a_ready_worker_on_another_provider(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench.harness, "_Proc", lambda name, spec, tmp: _ReadyProc(CUDA))
+    res, proc = bench.harness._start("tensorrt-fp16", {}, tmp_path)
+    assert proc is None and res["status"] == "skipped" and res["provider"] == CUDA
+    assert res["note"] == f"ran on {CUDA}, not {TRT}"
+
+
+@pytest.fixture(scope="module")
+def fallback_run(tiny) -> dict:
+    """A run where ONNX Runtime "falls back": the ort-cuda-fp32 worker is handed the CPU device
+    (its spec still promises CUDAExecutionProvider), plus the torch-cuda runtimes."""
+    real = bench.harness._Proc
+
+    def proc(name, spec, tmp):
+        return real(name, {**spec, "device": "cpu"} if name == "ort-cuda-fp32" else spec, tmp)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bench.harness, "_Proc", proc)
+        opts = bench.BenchOptions(
+            model=str(tiny["model"]), checkpoint=str(tiny["ckpt"]), corpus=str(tiny["corpus"]),
+            docs=3, quick=True, scaling=False, name="fallback", command="pytest fallback",
+            runtimes=["ort-fp32", "ort-cuda-fp32", "torch-cuda-fp32", "torch-cuda-bf16"],
+        )  # fmt: skip
+        return bench.run_bench(opts)
+
+
+def test_a_fallback_is_skipped_never_reported_under_its_name(fallback_run):
+    rts = fallback_run["runtimes"]
+    cuda = rts["ort-cuda-fp32"]
+    assert cuda["status"] == "skipped" and cuda["provider"] == "CPUExecutionProvider"
+    assert re.fullmatch(r"ran on CPUExecutionProvider, not CUDAExecutionProvider", cuda["note"])
+    assert "docs_per_s" not in cuda and "speedup_vs_torch" not in cuda
+    assert rts["ort-fp32"]["status"] == "ok"
+    assert rts["ort-fp32"]["provider"] == "CPUExecutionProvider"
+    row = bench.headline_row("ort-cuda-fp32", cuda)
+    assert row[1] == "skipped: ran on CPUExecutionProvider, not CUDAExecutionProvider"
+    md = bench.render_markdown(fallback_run)
+    assert "Providers actually used: ort-fp32 CPUExecutionProvider." in md
+
+
+def test_torch_cuda_runtimes_without_cuda_are_skipped(fallback_run):
+    rts = fallback_run["runtimes"]
+    if _cuda():
+        pytest.skip("this machine has CUDA: the torch-cuda runtimes ran (see the GPU tests)")
+    for name in ("torch-cuda-fp32", "torch-cuda-bf16"):
+        assert rts[name]["status"] == "skipped"
+        assert re.fullmatch(NO_CUDA, rts[name]["note"]), rts[name]
+    # the CPU runtime keeps CPU torch as its baseline, which did not run: no ratio at all
+    assert (
+        rts["ort-fp32"]["torch_baseline"] == "torch" and "speedup_vs_torch" not in rts["ort-fp32"]
+    )
+    gpu_peak = fallback_run["peak_matmul_gpu"]
+    assert gpu_peak["available"] is False and gpu_peak["reason"]
+
+
+def _runs(seconds: float) -> list[dict]:
+    split = {"features": 0.1, "collate": 0.1, "encoder": 0.4, "merge": 0.1, "head": 0.2,
+             "decode": 0.1}  # fmt: skip
+    return [{"seconds": seconds, "latencies": [seconds / 2] * 2, "rss_mb": 100.0, **split}]
+
+
+def _fabricated(gpu_peak: dict | None) -> dict:
+    """A result as run_bench builds it, from fabricated passes: 10 documents, 1e12 FLOPs."""
+    results = {
+        "torch": {"status": "ok", "runs": _runs(10.0)},
+        "ort-fp32": {"status": "ok", "runs": _runs(5.0)},
+        "ort-cuda-fp32": {"status": "ok", "runs": _runs(0.5)},
+        "ort-cuda-fp16": {"status": "ok", "runs": _runs(0.25)},
+        "tensorrt-fp16": {"status": "ok", "runs": _runs(0.2)},
+        "torch-cuda-bf16": {"status": "ok", "runs": _runs(0.4)},
+        "torch-cuda-fp32": {"status": "skipped", "note": NO_CUDA},
+    }
+    for r in results.values():
+        r["provider"] = "fabricated"
+    cpu_peak = {"peak_gflops": 100.0, "source": "ort MatMul", "threads": 2, "sizes": [1024],
+                "best_of": 5}  # fmt: skip
+    bench.summarize_runtimes(results, (10, 100, 1000, 1e12), cpu_peak, gpu_peak)
+    facts = {n: [[[0, 1, "P1"]]] * 10 for n, r in results.items() if r["status"] == "ok"}
+    bench.compare_to_baselines(results, facts)
+    return {
+        "command": "fabricated", "date": "2025-01-01", "options": {"repeats": 1},
+        "threads": {"ort_intra_op": 2}, "corpus": {"documents": 10, "documents_in_file": 10,
+        "path": "x", "sample_seed": 0, "entity_pairs": 100, "wordpieces": 1000, "batches": 1,
+        "max_tokens": 4096}, "peak_matmul": cpu_peak, "peak_matmul_gpu": gpu_peak,
+        "flops": {"per_doc_mean": {"total": 1e11, "encoder": 6e10, "head": 4e10}},
+        "runtimes": results, "targets": bench.evaluate_targets(results),
+    }  # fmt: skip
+
+
+GPU_PEAK = {"available": True, "source": "torch.cuda matmul", "device": "fake H200",
+            "peak_gflops": {"fp32": 50_000.0, "fp16": 400_000.0, "bf16": 380_000.0},
+            "fp32_strict_gflops": 40_000.0, "sizes": [4096], "best_of": 5}  # fmt: skip
+
+
+@pytest.mark.parametrize("gpu_peak", [None, {"available": False, "reason": "no NVIDIA driver"}])
+def test_gpu_roofline_without_a_gpu_peak_is_none_never_the_cpu_peak(gpu_peak):
+    res = _fabricated(gpu_peak)
+    rts = res["runtimes"]
+    # CPU runtimes: 1e12 FLOPs in 5 s = 200 GFLOP/s against the 100 GFLOP/s CPU peak
+    assert rts["ort-fp32"]["roofline_fraction"] == pytest.approx(2.0)
+    assert rts["ort-fp32"]["roofline_peak"] == {
+        "device": "cpu",
+        "precision": "fp32",
+        "gflops": 100.0,
+    }
+    for name in ("ort-cuda-fp32", "ort-cuda-fp16", "tensorrt-fp16", "torch-cuda-bf16"):
+        assert (
+            rts[name]["roofline_fraction"] is None
+            and rts[name]["roofline_fraction_inference"] is None
+        )
+        assert rts[name]["roofline_peak"]["gflops"] is None
+        assert bench.headline_row(name, rts[name])[9] == "-"
+    assert bench.headline_row("ort-fp32", rts["ort-fp32"])[9] == "200.0%"
+    md = bench.render_markdown(res)
+    assert "GPU roofline: none (" in md and "never the CPU peak" in md
+
+
+def test_gpu_roofline_uses_the_gpu_peak_of_its_precision():
+    rts = _fabricated(GPU_PEAK)["runtimes"]
+    # 1e12 FLOPs: ort-cuda-fp32 in 0.5 s = 2000 GFLOP/s of the 50 000 fp32 (TF32) peak
+    assert rts["ort-cuda-fp32"]["roofline_fraction"] == pytest.approx(2000 / 50_000)
+    assert rts["ort-cuda-fp16"]["roofline_fraction"] == pytest.approx(4000 / 400_000)
+    assert rts["tensorrt-fp16"]["roofline_fraction"] == pytest.approx(5000 / 400_000)
+    assert rts["torch-cuda-bf16"]["roofline_fraction"] == pytest.approx(2500 / 380_000)
+    assert rts["ort-fp32"]["roofline_fraction"] == pytest.approx(2.0)  # still the CPU peak
+    assert rts["tensorrt-fp16"]["roofline_peak"] == {"device": "gpu", "precision": "fp16",
+                                                     "gflops": 400_000.0}  # fmt: skip
+
+
+def test_speedups_are_against_the_torch_baseline_of_the_same_family():
+    res = _fabricated(GPU_PEAK)
+    rts = res["runtimes"]
+    assert rts["ort-fp32"]["speedup_vs_torch"] == pytest.approx(2.0)  # vs CPU torch
+    assert rts["ort-fp32"]["torch_baseline"] == "torch"
+    # fp16 runtimes vs torch-cuda-bf16 (0.4 s a pass), never vs CPU torch (10 s)
+    assert rts["ort-cuda-fp16"]["speedup_vs_torch"] == pytest.approx(0.4 / 0.25)
+    assert rts["tensorrt-fp16"]["speedup_vs_torch"] == pytest.approx(0.4 / 0.2)
+    assert rts["tensorrt-fp16"]["torch_baseline"] == "torch-cuda-bf16"
+    assert rts["tensorrt-fp16"]["agreement_vs_torch"]["jaccard"] == 1.0
+    assert rts["torch-cuda-bf16"]["speedup_vs_torch"] == pytest.approx(1.0)
+    # torch-cuda-fp32 was skipped: ort-cuda-fp32 has no ratio (not one against CPU torch)
+    assert rts["ort-cuda-fp32"]["torch_baseline"] == "torch-cuda-fp32"
+    assert "speedup_vs_torch" not in rts["ort-cuda-fp32"]
+    assert "agreement_vs_torch" not in rts["ort-cuda-fp32"]
+    cells = {n: bench.headline_row(n, r)[2] for n, r in rts.items() if r["status"] == "ok"}
+    assert cells["ort-fp32"] == "2.00×" and cells["tensorrt-fp16"] == "2.00× vs torch-cuda-bf16"
+    assert cells["ort-cuda-fp32"] == "- (torch-cuda-fp32 did not run)"
+    md = bench.render_markdown(res)
+    assert "fp32 runtimes vs `torch-cuda-fp32`, fp16/bf16 runtimes vs `torch-cuda-bf16`" in md
+    assert "GPU roofline: measured dense matmul peak on fake H200" in md
+    assert bench.evaluate_targets(rts)[0]["value"] == pytest.approx(2.0)  # CPU targets as before
+
+
+def test_cli_and_options_accept_the_torch_cuda_runtimes(tiny):
+    chosen = bench_cmd._runtimes("ort-cuda-fp16,torch-cuda-bf16, torch-cuda-fp32")
+    assert chosen == ("ort-cuda-fp16", "torch-cuda-bf16", "torch-cuda-fp32")
+    opts = bench.BenchOptions(model="m", checkpoint="c", corpus="x", runtimes=chosen).resolved()
+    assert opts.runtimes == list(chosen)
+    with pytest.raises(
+        typer.BadParameter, match="valid choices: .*torch-cuda-fp32, torch-cuda-bf16"
+    ):
+        bench_cmd._runtimes("torch-cuda-fp16")
+    # importing the CLI command (and the runtime table) stays free of numpy
+    code = "import sys, docunet_rt.cli.bench_cmd; assert 'numpy' not in sys.modules, 'numpy'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_gpu_matmul_peak_says_why_there_is_none():
+    if _cuda():
+        pytest.skip("this machine has CUDA (test_gpu_matmul_peak_on_cuda measures it)")
+    peak = bench.measure_gpu_matmul_peak([64], reps=1)
+    assert peak["available"] is False
+    assert re.match(rf"torch: {NO_CUDA}; ONNX Runtime: ", peak["reason"]), peak
+
+
+def test_ort_matmul_peak_binds_on_the_device():
+    """The ONNX Runtime GPU fall-back of the peak (io binding, no host copies), on the CPU."""
+    assert bench.peaks.ort_matmul_gflops("cpu", "fp32", [128], reps=2, threads=1) > 0
+
+
+def _tiny_batch(tiny, device: str):
+    from docunet_rt.checkpoint import load_checkpoint
+    from docunet_rt.features import build_features, collate
+
+    model, tok = load_checkpoint(tiny["ckpt"], device=device)
+    rng = np.random.default_rng(11)
+    feats = [build_features(random_document(rng, n, 5, f"b{n}"), tok, model.config)
+             for n in (30, 70)]  # fmt: skip
+    return model, tok, collate(feats, tok, model.config)
+
+
+def test_timed_torch_backend_matches_torch_backend_on_the_cpu(tiny, monkeypatch):
+    """The torch-cuda runtimes' backend computes what TorchBackend does; it synchronizes the
+    device before each timer only on CUDA (on the CPU a synchronize would be a failure)."""
+    import torch
+
+    from docunet_rt.bench.torch_cuda import TimedTorchBackend
+    from docunet_rt.model import TorchBackend
+
+    model, tok, batch = _tiny_batch(tiny, "cpu")
+    calls: list[object] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: calls.append(a))
+    ref = TorchBackend(model, tok).run_collated(batch)
+    timed = TimedTorchBackend(model, tok, "cpu", "fp32")
+    np.testing.assert_array_equal(timed.run_collated(batch, max_tokens=64), ref)
+    assert calls == [] and timed.provider == "torch-cpu"
+    assert all(v > 0 for v in timed.timings.values())
+    bf16 = TimedTorchBackend(model, tok, "cpu", "bf16").run_collated(batch)  # CPU autocast
+    assert bf16.dtype == np.float32 and np.abs(bf16 - ref).max() < 0.5
+    timed.device = torch.device("cuda")  # only what clock() looks at
+    timed.clock()
+    assert calls == [(torch.device("cuda"),)]
+    with pytest.raises(ValueError, match="precision 'fp16'"):
+        TimedTorchBackend(model, tok, "cpu", "fp16")
+
+
+@pytest.mark.skipif(not any(Path("/dev").glob("nvidia[0-9]*")), reason="needs an NVIDIA GPU")
+def test_gpu_matmul_peak_on_cuda():
+    if not _cuda():
+        pytest.skip(NO_CUDA + " (CPU-only torch): the peak comes from ONNX Runtime")
+    peak = bench.measure_gpu_matmul_peak([1024], reps=2)
+    assert peak["available"] and peak["source"] == "torch.cuda matmul"
+    assert all(v > 0 for v in peak["peak_gflops"].values())
+    assert peak["peak_gflops"]["fp32"] >= peak["fp32_strict_gflops"]
+
+
+@pytest.mark.skipif(not any(Path("/dev").glob("nvidia[0-9]*")), reason="needs an NVIDIA GPU")
+def test_timed_torch_backend_on_cuda(tiny):
+    if not _cuda():
+        pytest.skip(NO_CUDA)
+    from docunet_rt.bench.torch_cuda import TimedTorchBackend
+    from docunet_rt.model import TorchBackend
+
+    model, tok, batch = _tiny_batch(tiny, "cpu")
+    ref = TorchBackend(model, tok).run_collated(batch)
+    model_gpu, _, _ = _tiny_batch(tiny, "cuda")
+    for precision, tol in (("fp32", 1e-3), ("bf16", 0.5)):
+        be = TimedTorchBackend(model_gpu, tok, "cuda", precision)
+        assert be.provider == "torch-cuda"
+        assert np.abs(be.run_collated(batch) - ref).max() < tol

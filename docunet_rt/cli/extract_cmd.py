@@ -230,7 +230,7 @@ def extract(
     where = f" (records in {err_dest})" if s.errors and isinstance(err_dest, Path) else ""
     console.print(
         f"{s.docs} docs, {s.triples} triples, {s.errors} errors{where} in {s.seconds:.1f}s "
-        f"({s.docs_per_s:.1f} docs/s)",
+        f"({s.docs_per_s:.1f} docs/s) on {ex.provider}, {precision}",
         highlight=False,
         soft_wrap=True,
     )
