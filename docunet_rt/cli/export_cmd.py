@@ -122,10 +122,16 @@ def parity(
     ),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Documents per batch."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    device: str = typer.Option(
+        "cpu",
+        "--device",
+        callback=choice("parity device", ("cpu", "cuda")),
+        help="cpu|cuda: where both sides run (cuda: PyTorch on CUDA, the CUDA provider).",
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the reports as JSON here."),
     verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
-    """Compare an exported model (ONNX Runtime CPU) with its checkpoint (PyTorch): max |Δlogit|
+    """Compare an exported model (ONNX Runtime) with its checkpoint (PyTorch): max |Δlogit|
     and predicted-triple agreement. Exit 1 when fp32 exceeds 1e-3 or its triples differ."""
     setup_logging(verbose)
     if data is None and not synthetic:
@@ -136,7 +142,7 @@ def parity(
     precs = usage_checked(parse_precisions, precision)
     reports = run_guarded(
         needs_extra, check_parity_path, ckpt_dir, model_dir, data, precisions=precs, fmt=format,
-        synthetic=synthetic, limit=limit, batch_size=batch_size, threads=threads,
+        synthetic=synthetic, limit=limit, batch_size=batch_size, threads=threads, device=device,
     )  # fmt: skip
     for r in reports:
         mark = "[green]ok[/]" if r.ok else "[bold red]FAILED[/]"

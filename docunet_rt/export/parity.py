@@ -23,6 +23,7 @@ import numpy as np
 from ..decode import decode
 from ..evaluate import torch_extractor
 from ..features import collate
+from ..options import check_choice
 from ..runtime.extractor import Extractor
 from ..runtime.model_dir import ModelSpec
 from ..synth import synthetic_documents
@@ -113,9 +114,11 @@ def check_parity(
     tolerance: float | None | str = "default",
     model: Any = None,
     tok: Any = None,
+    device: str = "cpu",
 ) -> ParityReport:
-    """Run ``docs`` through the checkpoint (PyTorch, fp32) and MODEL_DIR (ORT CPU, ``precision``)
-    in identical batches of ``batch_size`` documents (input order) and compare.
+    """Run ``docs`` through the checkpoint (PyTorch, fp32) and MODEL_DIR (ONNX Runtime,
+    ``precision``) in identical batches of ``batch_size`` documents (input order) and compare.
+    ``device="cuda"``: both on the GPU (PyTorch on CUDA, the CUDA provider).
 
     ``stages`` also compares the encoder outputs (costs one extra encoder run per batch).
     ``model``/``tok`` reuse an already loaded checkpoint (benchmarks call this repeatedly).
@@ -129,8 +132,9 @@ def check_parity(
     model.eval()
     if threads:
         torch.set_num_threads(threads)
-    ex = Extractor(model_dir, device="cpu", precision=precision, threads=threads)
-    ref_ex = torch_extractor(model, tok)  # the same core, PyTorch as the backend
+    check_choice("parity device", device, ("cpu", "cuda"))
+    ex = Extractor(model_dir, device=device, precision=precision, threads=threads)
+    ref_ex = torch_extractor(model.to(device), tok, device)  # the same core, PyTorch backend
     tol = DEFAULT_TOLERANCE.get(precision) if tolerance == "default" else tolerance
     cfg = model.config
 
