@@ -357,7 +357,7 @@ def _fabricated(gpu_peak: dict | None) -> dict:
         "torch-cuda-fp32": {"status": "skipped", "note": NO_CUDA},
     }
     for r in results.values():
-        r["provider"] = "fabricated"
+        r.update(provider="fabricated", time_to_first_result_s=1.0)
     cpu_peak = {"peak_gflops": 100.0, "source": "ort MatMul", "threads": 2, "sizes": [1024],
                 "best_of": 5}  # fmt: skip
     bench.summarize_runtimes(results, (10, 100, 1000, 1e12), cpu_peak, gpu_peak)
@@ -486,12 +486,12 @@ def test_timed_torch_backend_matches_torch_backend_on_the_cpu(tiny, monkeypatch)
     model, tok, batch = _tiny_batch(tiny, "cpu")
     calls: list[object] = []
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: calls.append(a))
-    ref = TorchBackend(model, tok).run_collated(batch)
+    ref = TorchBackend(model, tok).run_collated(batch, max_tokens=64)
     timed = TimedTorchBackend(model, tok, "cpu", "fp32")
     np.testing.assert_array_equal(timed.run_collated(batch, max_tokens=64), ref)
     assert calls == [] and timed.provider == "torch-cpu"
     assert all(v > 0 for v in timed.timings.values())
-    bf16 = TimedTorchBackend(model, tok, "cpu", "bf16").run_collated(batch)  # CPU autocast
+    bf16 = TimedTorchBackend(model, tok, "cpu", "bf16").run_collated(batch, 64)  # CPU autocast
     assert bf16.dtype == np.float32 and np.abs(bf16 - ref).max() < 0.5
     timed.device = torch.device("cuda")  # only what clock() looks at
     timed.clock()
