@@ -34,7 +34,8 @@ TENSORRT_PROVIDER = "TensorrtExecutionProvider"
 ORT_PROVIDERS = {"cpu": CPU_PROVIDER, "cuda": CUDA_PROVIDER, "tensorrt": TENSORRT_PROVIDER}
 
 TORCH_CUDA_RUNTIMES = ("torch-cuda-fp32", "torch-cuda-bf16")
-ALL_RUNTIMES = (*RUNTIMES, *TORCH_CUDA_RUNTIMES)
+# (options.RUNTIMES is to list the torch-cuda runtimes too; then this is options.RUNTIMES)
+ALL_RUNTIMES = (*RUNTIMES, *(n for n in TORCH_CUDA_RUNTIMES if n not in RUNTIMES))
 # PyTorch baselines: CPU, and on the GPU one per precision family
 TORCH_BASELINES = {"cpu": "torch", "fp32": "torch-cuda-fp32", "half": "torch-cuda-bf16"}
 
