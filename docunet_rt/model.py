@@ -416,19 +416,39 @@ class DocuNet(nn.Module):
 # ------------------------------------------------------------------------------------------------
 
 
+TORCH_PRECISIONS = ("fp32", "bf16")
+
+
 class TorchBackend:
     """The model in eval mode under ``no_grad``, one batch at a time: what ``runtime.Extractor``
     runs for PyTorch (``Extractor.from_backend(TorchBackend(model, tok), model.config, tok)``).
-    Stage times (encoder, window merge, head) accumulate in ``timings``."""
+    Stage times (encoder, window merge, head) accumulate in ``timings``; on CUDA each timer is
+    read after ``torch.cuda.synchronize()`` (kernels run asynchronously), and ``precision="bf16"``
+    runs under ``torch.autocast``."""
 
     max_batch_docs = None
 
     def __init__(
-        self, model: DocuNet, tok: TokenizerInfo, device: str | torch.device = "cpu"
+        self,
+        model: DocuNet,
+        tok: TokenizerInfo,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
     ) -> None:
+        if precision not in TORCH_PRECISIONS:
+            raise ValueError(
+                f"unknown precision {precision!r}; valid choices: {', '.join(TORCH_PRECISIONS)}"
+            )
         self.model, self.tok, self.device = model, tok, torch.device(device)
+        self.precision = precision
         self.provider = f"torch-{self.device.type}"
         self.timings = {"encoder": 0.0, "merge": 0.0, "head": 0.0}
+
+    def clock(self) -> float:
+        """``time.perf_counter()`` once the device has finished the work queued so far."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     @torch.no_grad()
     def encode(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -446,26 +466,29 @@ class TorchBackend:
         padded tokens at a time, as the ONNX Runtime backend)."""
         m = self.model
         m.eval()
-        t = batch_to_tensors(batch, self.device)
-        t0 = time.perf_counter()
-        enc, (W, L) = Encoder(m.encoder), t["input_ids"].shape
-        step = W if max_tokens is None else max(1, max_tokens // L)
-        parts = [
-            enc(
-                t["input_ids"][a : a + step],
-                t["attention_mask"][a : a + step],
-                t["win_rows"][a : a + step],
-            )
-            for a in range(0, W, step)
-        ]
-        hidden = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
-        rows = torch.cat([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
-        t1 = time.perf_counter()
-        h, att = merge_windows(t, hidden, rows)
-        t2 = time.perf_counter()
-        keys = ("mention_pos", "entity_mentions", "entity_mention_mask", "num_entities")
-        logits = m.head(h, att, *(t[k] for k in keys), t["pair_index"]).float().cpu().numpy()
-        t3 = time.perf_counter()
+        bf16 = self.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            t = batch_to_tensors(batch, self.device)
+            t0 = self.clock()
+            enc, (W, L) = Encoder(m.encoder), t["input_ids"].shape
+            step = W if max_tokens is None else max(1, max_tokens // L)
+            parts = [
+                enc(
+                    t["input_ids"][a : a + step],
+                    t["attention_mask"][a : a + step],
+                    t["win_rows"][a : a + step],
+                )
+                for a in range(0, W, step)
+            ]
+            hidden = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+            rows = torch.cat([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+            t1 = self.clock()
+            h, att = merge_windows(t, hidden, rows)
+            t2 = self.clock()
+            keys = ("mention_pos", "entity_mentions", "entity_mention_mask", "num_entities")
+            logits = m.head(h, att, *(t[k] for k in keys), t["pair_index"])
+            logits = logits.float().cpu().numpy()
+            t3 = self.clock()
         self.timings["encoder"] += t1 - t0
         self.timings["merge"] += t2 - t1
         self.timings["head"] += t3 - t2

@@ -49,7 +49,8 @@ INT8_WEIGHT_TYPES = ("qint8", "quint8")  # int8 weight quantisation types (expor
 # --- benchmark ----------------------------------------------------------------------------------
 CPU_RUNTIMES = ("torch", "ort-fp32", "ort-int8")
 GPU_RUNTIMES = {"ort-cuda-fp32": "cuda", "ort-cuda-fp16": "cuda", "tensorrt-fp16": "tensorrt"}
-RUNTIMES = (*CPU_RUNTIMES, *GPU_RUNTIMES)
+TORCH_CUDA_RUNTIMES = ("torch-cuda-fp32", "torch-cuda-bf16")  # PyTorch baselines on a GPU
+RUNTIMES = (*CPU_RUNTIMES, *GPU_RUNTIMES, *TORCH_CUDA_RUNTIMES)
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> str:

@@ -7,7 +7,6 @@ CUDA/TensorRT against PyTorch CUDA (fp32, bf16), each only when it really runs t
 ``harness``    ``run_bench``: corpus sample, one batch plan, one worker process per runtime,
                alternating passes, accuracy, targets → the result dict
 ``worker``     one runtime in its own process (``python -m docunet_rt.bench.worker SPEC``)
-``torch_cuda`` the PyTorch backend of the torch-cuda runtimes (synchronized timers, bf16)
 ``peaks``      measured dense matmul peaks of the CPU and the GPU (the rooflines' ceilings)
 ``flops``      the analytic FLOP model (roofline) and its formula
 ``envelope``   command, date, git commit, versions and machine of a result file
@@ -46,7 +45,7 @@ _LAZY = {
                      "providers_line", "render_markdown", "speedup_cell", "write_outputs",
                      "write_plots"), "report"),
 }  # fmt: skip
-_SUBMODULES = ("envelope", "flops", "harness", "peaks", "report", "torch_cuda", "worker")
+_SUBMODULES = ("envelope", "flops", "harness", "peaks", "report", "worker")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,9 +1,8 @@
 """What each benchmark runtime is: backend, device, precision, the provider its name promises,
 its PyTorch baseline and the matmul peak its roofline is set against (stdlib only).
 
-The names come from ``options`` (``CPU_RUNTIMES``, ``GPU_RUNTIMES``) plus the PyTorch CUDA
-baselines ``TORCH_CUDA_RUNTIMES``, which only the benchmark knows so far (``ALL_RUNTIMES``; the
-CLI validates ``--runtimes`` against it). Rules, applied to every run:
+The names come from ``options`` (``CPU_RUNTIMES``, ``GPU_RUNTIMES``, ``TORCH_CUDA_RUNTIMES``:
+``RUNTIMES``, which the CLI validates ``--runtimes`` against). Rules, applied to every run:
 
 - a runtime is reported under its name only when it really ran on the provider that name
   promises (``Extractor.provider``; ``torch-<device type>`` for PyTorch): an ONNX Runtime that
@@ -24,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..options import CPU_RUNTIMES, GPU_RUNTIMES, RUNTIMES
+from ..options import CPU_RUNTIMES, GPU_RUNTIMES, RUNTIMES, TORCH_CUDA_RUNTIMES
 
 # ONNX Runtime's provider names (the same strings as runtime.sessions.CPU/CUDA/TENSORRT; a test
 # pins that; importing runtime.sessions here would import numpy into the CLI)
@@ -33,9 +32,7 @@ CUDA_PROVIDER = "CUDAExecutionProvider"
 TENSORRT_PROVIDER = "TensorrtExecutionProvider"
 ORT_PROVIDERS = {"cpu": CPU_PROVIDER, "cuda": CUDA_PROVIDER, "tensorrt": TENSORRT_PROVIDER}
 
-TORCH_CUDA_RUNTIMES = ("torch-cuda-fp32", "torch-cuda-bf16")
-# (options.RUNTIMES is to list the torch-cuda runtimes too; then this is options.RUNTIMES)
-ALL_RUNTIMES = (*RUNTIMES, *(n for n in TORCH_CUDA_RUNTIMES if n not in RUNTIMES))
+ALL_RUNTIMES = RUNTIMES
 # PyTorch baselines: CPU, and on the GPU one per precision family
 TORCH_BASELINES = {"cpu": "torch", "fp32": "torch-cuda-fp32", "half": "torch-cuda-bf16"}
 
@@ -89,8 +86,7 @@ RUNTIME_TABLE: dict[str, Runtime] = {
     "torch": Runtime("torch", "torch", "cpu", "fp32"),
     **{n: _ort(n, "cpu") for n in CPU_RUNTIMES if n != "torch"},
     **{n: _ort(n, device) for n, device in GPU_RUNTIMES.items()},
-    "torch-cuda-fp32": Runtime("torch-cuda-fp32", "torch", "cuda", "fp32"),
-    "torch-cuda-bf16": Runtime("torch-cuda-bf16", "torch", "cuda", "bf16"),
+    **{n: Runtime(n, "torch", "cuda", n.rsplit("-", 1)[1]) for n in TORCH_CUDA_RUNTIMES},
 }
 assert tuple(RUNTIME_TABLE) == ALL_RUNTIMES, "every runtime name has exactly one table entry"
 # The provider each runtime's name promises, e.g. tensorrt-fp16 → TensorrtExecutionProvider.

@@ -3,7 +3,7 @@
 ``harness._Proc`` starts one per runtime, so imports and peak RSS (VmHWM) are per runtime, and
 ONNX Runtime workers never import torch (checked when they finish). Every runtime is a
 ``runtime.Extractor``: an exported MODEL_DIR on ONNX Runtime, or the checkpoint on PyTorch
-(``evaluate.torch_extractor``, fp32, eval, no_grad; on CUDA ``torch_cuda.TimedTorchBackend``:
+(``evaluate.torch_extractor``, fp32, eval, no_grad; on CUDA ``model.TorchBackend`` with its device:
 stage timers read after ``torch.cuda.synchronize()``, bf16 under autocast); features, batches
 and decoding are the extraction code, and the encoder / merge / head times are the backend's
 ``timings``.
@@ -65,9 +65,9 @@ def load_extractor(spec: dict[str, Any]) -> Any:
         model, tok = load_checkpoint(spec["checkpoint"], device=device)
         if device == "cpu" and precision == "fp32":
             return torch_extractor(model, tok)  # the library's own PyTorch path, unchanged
-        from .torch_cuda import TimedTorchBackend
+        from ..model import TorchBackend
 
-        backend = TimedTorchBackend(model, tok, device, precision)
+        backend = TorchBackend(model, tok, device, precision)
         return Extractor.from_backend(backend, model.config, tok)
     return Extractor(spec["model"], device=device, precision=precision, threads=threads)
 

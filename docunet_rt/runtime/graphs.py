@@ -57,6 +57,11 @@ class OrtGraphs:
         self.encoder = make_session(Path(encoder), sessions, profile_prefix=prefix["enc"])
         self.head = make_session(Path(head), sessions, profile_prefix=prefix["head"])
         self.provider: str = self.encoder.get_providers()[0]
+        if (head_on := self.head.get_providers()[0]) != self.provider:
+            raise ValueError(
+                f"the encoder runs on {self.provider} but the head on {head_on}; "
+                f"--device {sessions.device} cannot run this model as a whole"
+            )
         self.max_batch_docs = TENSORRT_MAX_BATCH_DOCS if self.provider == TENSORRT else None
         self.timings = {"encoder": 0.0, "merge": 0.0, "head": 0.0}
         if merge == "auto":
