@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from ..options import (
     parse_list,
 )
 from .common import (
+    EXIT_FATAL,
     EXIT_INTERRUPTED,
     EXIT_REJECTED,
     EXIT_USAGE,
@@ -62,10 +64,29 @@ def load_extractor(model: Path, device: str, precision: str, threads: int | None
     return Extractor(model, device=device, precision=precision, threads=threads)
 
 
+ENGINES = ("local", "ray")
+
+
+def ray_factory(model: Path, device: str, precision: str, threads: int | None) -> Callable[[], Any]:
+    """The picklable extractor factory each Ray actor calls (tests replace this with a stub)."""
+    from ..distributed import ModelFactory
+
+    return ModelFactory(str(Path(model).resolve()), device, precision, threads)
+
+
 def extract(
-    corpus: str = typer.Argument(..., help="Input: .jsonl, .jsonl.gz, or - for stdin."),
+    corpora: list[str] = typer.Argument(
+        ...,
+        metavar="CORPUS...",
+        help="Input: .jsonl, .jsonl.gz, or - for stdin. --engine ray: one or more files, "
+        "directories or globs (or URIs: s3://…).",
+    ),
     out: str = typer.Option(
-        ..., "--out", "-o", help="Output JSONL, one line per document (- for stdout)."
+        ...,
+        "--out",
+        "-o",
+        help="Output JSONL, one line per document (- for stdout); --engine ray: a new "
+        "directory (then: docunet-rt merge OUT_DIR -o triples.jsonl).",
     ),
     model: Path = typer.Option(..., "--model", help="Exported MODEL_DIR (docunet-rt export)."),
     device: str = typer.Option(
@@ -139,6 +160,33 @@ def extract(
         help="Also write the run summary (docs, triples, errors, docs/s, "
         "time to first output) to this JSON file.",
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        callback=choice("engine", ENGINES),
+        help="local: this process; ray: Ray Data actors (pip install 'docunet-rt[ray]').",
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="--engine ray: the cluster to join (auto, ray://HOST:10001); default: a local one.",
+    ),
+    actors: int | None = typer.Option(
+        None,
+        "--actors",
+        min=1,
+        help="--engine ray: extractor actors (default: one per --threads CPUs, less one CPU; "
+        "with --gpus-per-actor: the cluster's GPUs / X).",
+    ),
+    gpus_per_actor: float | None = typer.Option(
+        None, "--gpus-per-actor", min=0.01, help="--engine ray: GPUs reserved by each actor."
+    ),
+    batch_docs: int | None = typer.Option(
+        None,
+        "--batch-docs",
+        min=1,
+        help="--engine ray: lines per actor call (default: the sort window, 256).",
+    ),
     verbose: bool = flag(False, "--verbose", "-v"),
 ) -> None:
     """Extract relation triples from every document of CORPUS into OUT (input order kept).
@@ -152,6 +200,29 @@ def extract(
         )
     if resume and out == "-":
         raise typer.BadParameter("--resume needs OUT to be a file, not -", param_hint="--resume")
+    ray_opts = {"--address": address, "--actors": actors, "--gpus-per-actor": gpus_per_actor,
+                "--batch-docs": batch_docs}  # fmt: skip
+    local_opts = {"--resume": resume or None, "--strict": strict or None, "--errors": errors,
+                  "--workers": workers}  # fmt: skip
+    if engine == "ray":
+        if bad := [k for k, v in local_opts.items() if v is not None]:
+            raise typer.BadParameter(
+                f"{', '.join(bad)}: not with --engine ray (a Ray run writes a new OUT_DIR: rerun "
+                "into a new one; errors go to docunet-rt merge OUT_DIR -o OUT --errors FILE)",
+                param_hint="--engine",
+            )
+        if out == "-":
+            raise typer.BadParameter("--engine ray writes a directory, not -", param_hint="--out")
+    else:
+        if bad := [k for k, v in ray_opts.items() if v is not None]:
+            raise typer.BadParameter(f"{', '.join(bad)} need --engine ray", param_hint="--engine")
+        if len(corpora) != 1:
+            raise typer.BadParameter(
+                "the local engine reads one corpus (a file or -); several files, directories or "
+                "globs need --engine ray",
+                param_hint="CORPUS",
+            )
+    corpus = corpora[0]
     given = dict(min_score=min_score, top_k=top_k, relations=parse_list(relations),
                  max_tokens=max_tokens, batch_size=batch_size, max_record_bytes=max_record_bytes,
                  max_doc_tokens=max_doc_tokens, max_entities=max_entities,
@@ -161,6 +232,12 @@ def extract(
     except ValueError as e:
         fail(str(e), EXIT_USAGE)
     setup_logging(verbose)
+    if engine == "ray":
+        factory = ray_factory(model, device, precision, threads or 1)
+        _extract_ray(corpora, out, factory, options, address=address, actors=actors,
+                     cpus=threads or 1, gpus=gpus_per_actor, batch_docs=batch_docs,
+                     summary=summary)  # fmt: skip
+        return
     if corpus != "-" and not Path(corpus).is_file():
         what = "is not a file" if Path(corpus).exists() else "does not exist"
         fail(f"cannot read corpus {corpus}: it {what}")
@@ -240,6 +317,53 @@ def extract(
 
         summary.write_text(json.dumps({**dataclasses.asdict(s), "provider": ex.provider,
                                        "precision": precision}, indent=2))  # fmt: skip
+    if s.errors:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _extract_ray(
+    corpora: list[str],
+    out: str,
+    factory: Callable[[], Any],
+    options: ExtractOptions,
+    *,
+    address: str | None,
+    actors: int | None,
+    cpus: int,
+    gpus: float | None,
+    batch_docs: int | None,
+    summary: Path | None,
+) -> None:
+    """``--engine ray``: the run into OUT_DIR (merge restores the local output from it)."""
+    from ..data import DataError
+    from ..distributed import error_message, import_ray, run_ray_extraction
+
+    try:
+        import_ray()  # the install command, before anything else
+        s = run_ray_extraction(
+            corpora, out, factory, options, actors=actors, num_cpus=cpus, num_gpus=gpus,
+            batch_docs=batch_docs, address=address,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        console.print(f"interrupted; {out} is incomplete: rerun into a new directory")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as e:  # noqa: BLE001
+        if type(e).__module__.startswith("ray."):  # a task's or an actor's error: its cause
+            fail(f"the Ray run failed: {error_message(e)}", EXIT_FATAL)
+        if isinstance(e, DataError | ValueError | OSError | ImportError):
+            fail(str(e))
+        raise
+    console.print(
+        f"{s.lines} lines: {s.docs} docs, {s.triples} triples, {s.errors} errors in "
+        f"{s.seconds:.1f}s ({s.docs_per_s:.1f} docs/s) on {s.actors} Ray actor(s) into {out}; "
+        f"in input order: docunet-rt merge {shlex.quote(out)} -o triples.jsonl",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    if summary is not None:
+        import dataclasses
+        import json
+
+        summary.write_text(json.dumps({**dataclasses.asdict(s), "engine": "ray"}, indent=2))
     if s.errors:
         raise typer.Exit(EXIT_REJECTED)
 
