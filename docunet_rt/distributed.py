@@ -73,9 +73,6 @@ RAY_INSTALL = "pip install 'docunet-rt[ray]'"
 MANIFEST = "docunet_ray.json"  # in OUT_DIR, next to results/
 RESULTS = "results"
 FORMAT_VERSION = 1
-# The one reason the runtime gives a document that parsed but that the model failed on
-# (Extractor._run_or_split); such a document's id is "seen" in the local job.
-MODEL_FAILURE = "the model failed on this document"
 BLOCK_LINES = 1024  # lines per block read
 BLOCK_BYTES = 8 << 20  # ... or fewer, once their bytes reach this
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -369,7 +366,7 @@ def extract_rows(extractor: Any, options: ExtractOptions, batch: Any) -> Any:
     for i, res in zip(where, results, strict=True):
         data[i] = orjson.dumps(res.to_dict())
         if isinstance(res, ErrorRecord):
-            kinds[i] = "failed" if res.error.startswith(MODEL_FAILURE) else "error"
+            kinds[i] = "failed" if res.stage == "model" else "error"
         else:
             kinds[i], n[i] = "result", len(res.triples)
     return pa.table(

@@ -377,3 +377,14 @@ def test_ctrl_c_says_how_far_extract_got_and_how_to_resume(tmp_path, monkeypatch
     msg = " ".join(r.stderr.split())
     assert "interrupted after line 32 (30 documents written)" in msg
     assert "Resume with: docunet-rt extract c.jsonl -o o.jsonl --resume" in msg
+
+
+def test_error_records_say_whether_the_model_or_the_input_failed():
+    recs = [
+        {**TEXT, "id": "ok"},
+        {**TEXT, "id": "boom", "text": TEXT["text"].replace("paris", "rhine")},
+    ]
+    lines = [(i + 1, orjson.dumps(r)) for i, r in enumerate(recs)] + [(3, b"{bad")]
+    res = list(stub_with(ExplodingBackend()).extract_records(lines))
+    assert [getattr(r, "stage", None) for r in res] == [None, "model", "input"]
+    assert res[1].to_dict().keys() == {"line", "id", "error"}  # the written schema is unchanged

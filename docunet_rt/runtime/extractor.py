@@ -475,5 +475,6 @@ class Extractor:
         for done in self.infer(docs, feats, options, decoder):  # type: ignore[arg-type]
             for i, r in done:
                 p = items[good[i]]
-                out[good[i]] = ErrorRecord(p.line, p.id, r.reason) if isinstance(r, Failure) else r
+                failed = isinstance(r, Failure)
+                out[good[i]] = ErrorRecord(p.line, p.id, r.reason, "model") if failed else r
         yield from out  # type: ignore[misc]

@@ -64,6 +64,10 @@ class ErrorRecord:
     line: int
     id: str | None
     error: str
+    # "input": rejected before the model (bad record, over a bound); "model": the document
+    # parsed but the model failed on it (its id then counts as seen for duplicates). Not
+    # written: the record's schema is {line, id, error}.
+    stage: str = "input"
 
     def to_dict(self) -> dict[str, Any]:
         return {"line": self.line, "id": self.id, "error": self.error}
