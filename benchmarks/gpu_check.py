@@ -22,6 +22,7 @@ import argparse
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -64,7 +65,8 @@ def main() -> None:
     name = device_name(dry)
     tag = slug(name)
     runs, scratch = args.runs, args.runs / "split"
-    runs.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(runs, ignore_errors=True)  # a fresh run every time (train refuses an old --out)
+    runs.mkdir(parents=True)
     data = data_dir()
     rel_info = need(data / "docred" / "rel_info.json")
     ckpt, model = runs / "ckpt", runs / "model"
