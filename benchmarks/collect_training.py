@@ -66,8 +66,19 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--command", required=True, help="The exact training command that was run.")
     ap.add_argument("--note", default=None)
+    ap.add_argument(
+        "--test-json",
+        type=Path,
+        default=None,
+        help="`docunet-rt evaluate --json` of the dev-selected checkpoint on test, for a run that "
+        "was stopped before it scored test itself",
+    )
     args = ap.parse_args()
-    payload = envelope(args.command, kind="training", **summarize(args.run))
+    summary = summarize(args.run)
+    if args.test_json is not None and summary["test"] is None:
+        summary["test"] = json.loads(args.test_json.read_text())["scores"]
+        summary["test_scored_by"] = "docunet-rt evaluate (the run was stopped before the end)"
+    payload = envelope(args.command, kind="training", **summary)
     if args.note:
         payload["note"] = args.note
     print(write_result(args.name, payload))
