@@ -61,6 +61,9 @@ def open_corpus(corpus: _Path | IO[bytes]) -> IO[bytes]:
         pos, head = raw.tell(), raw.read(2)
         raw.seek(pos)
     if head == b"\x1f\x8b":
+        if raw is not corpus and not is_dash(corpus):  # our file: closing the gzip closes it
+            raw.close()
+            return gzip.open(Path(corpus), "rb")  # type: ignore[arg-type, return-value]
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     return raw
 
@@ -74,15 +77,16 @@ class _Prefixed(io.RawIOBase):
     """``head`` bytes, then the rest of ``fh``."""
 
     def __init__(self, head: bytes, fh: IO[bytes]) -> None:
-        self.head, self.fh = head, fh
+        self.head, self.pos, self.fh = memoryview(head), 0, fh
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        if self.head:
-            n = min(len(b), len(self.head))
-            b[:n], self.head = self.head[:n], self.head[n:]
+        if self.pos < len(self.head):  # an offset, not re-slicing: linear in the head's size
+            n = min(len(b), len(self.head) - self.pos)
+            b[:n] = self.head[self.pos : self.pos + n]
+            self.pos += n
             return n
         data = self.fh.read(len(b))
         b[: len(data)] = data
@@ -118,10 +122,11 @@ def _as_jsonl(fh: IO[bytes], source: str) -> IO[bytes]:
     if start == b"[":
         whole = head + fh.read()
     elif start == b"{":
-        first = head.split(b"\n", 1)[0] if b"\n" in head else None
+        text = head.lstrip(BOM + b" \t\r\n")  # the first non-blank line decides
+        first = text.split(b"\n", 1)[0] if b"\n" in text else None
         try:
             if first is not None:
-                orjson.loads(first.removeprefix(BOM))
+                orjson.loads(first)
         except orjson.JSONDecodeError:  # not one object per line: one pretty-printed document?
             more = fh.read(MAX_WHOLE_DOCUMENT)
             rest = head + more
@@ -167,20 +172,21 @@ class LineReader:
                 del self._marks[k]
 
     def _read_line(self) -> bytes | TooLarge:
-        limit = -1 if self.max_bytes is None else self.max_bytes + 3  # BOM + CRLF slack
+        limit = -1 if self.max_bytes is None else self.max_bytes + 5  # BOM + CRLF slack
         raw = self.fh.readline(limit)
         self.sha.update(raw)
         self.size += len(raw)
         if limit < 0 or raw.endswith(b"\n") or len(raw) < limit:
             return raw
-        size = len(raw)  # over the cap: read the rest of the line without keeping it
+        size, tail = len(raw), raw[-2:]  # over the cap: read the rest of the line, not keeping it
         while chunk := self.fh.readline(READ_CHUNK):
             self.sha.update(chunk)
             self.size += len(chunk)
-            size += len(chunk)
+            size, tail = size + len(chunk), (tail + chunk)[-2:]
             if chunk.endswith(b"\n"):
                 break
-        return TooLarge(size)
+        ending = len(tail) - len(tail.rstrip(b"\r\n"))
+        return TooLarge(size - ending - (3 if raw.startswith(BOM) else 0))  # the content's size
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         n = 0

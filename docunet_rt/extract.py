@@ -178,8 +178,15 @@ class _Job:
         self.out_bytes = self.err_bytes = self.resumed_triples = self.windows = 0
         self.complete = False
         # what decides the output bytes besides the input (checked on resume)
-        self.settings = {"model": extractor.fingerprint(), "options": options.to_dict()}
+        self.settings = {
+            "model": extractor.fingerprint(),
+            "options": options.to_dict(),
+            "runtime": extractor.run_settings(options),  # provider, budget, merge, buckets
+        }
         self.state: dict[str, Any] | None = None  # the resume state read from OUT.progress
+        # ids of documents the model failed on: "seen" (a later duplicate is rejected) though
+        # not in OUT, so the resume state carries them
+        self.failed_ids: list[str] = []
         self.mark: dict[str, Any] = {}  # the state at the last window boundary
         self.reader: LineReader | None = None
         self.own: list[IO[bytes]] = []  # files this job opened (and closes)
@@ -220,6 +227,7 @@ class _Job:
             (st.get("version") != STATE_VERSION, f"{sp} has unsupported version {st.get('version')!r}"),
             (theirs.get("model") != ours["model"], f"{out} was written by another model or precision ({theirs.get('model')}); this run has {ours['model']}"),
             (theirs.get("options") != ours["options"], f"{out} was started with options {theirs.get('options')}; this run has {ours['options']}; use the same options or rerun without --resume"),
+            (theirs.get("runtime") != ours["runtime"], f"{out} was started on {theirs.get('runtime')}; this run would run on {ours['runtime']} (other batches or another device); use the same device or rerun without --resume"),
             (st.get("errors_path") != self.err_key, f"the first run wrote error records to {st.get('errors_path')}, this run would write them to {self.err_key}"),
             (sizes[0] < st["out_bytes"], f"{out} is shorter than {sp} records ({sizes[0]} < {st['out_bytes']})"),
             (self.errors_path is not None and sizes[1] < st["err_bytes"], f"{self.errors_path} is shorter than {sp} records ({sizes[1]} < {st['err_bytes']})"),
@@ -229,14 +237,15 @@ class _Job:
         self.state = st
         return True
 
-    def check_corpus(self, lines: Iterator[tuple[int, bytes]], reader: LineReader) -> bool:
+    def check_corpus(self, lines: Iterator[tuple[int, bytes]], reader: LineReader) -> None:
         """Read the corpus up to where the resumed run stopped and compare its fingerprint;
-        ValueError if it is another corpus. True if lines remain after that point."""
+        ValueError if it is another corpus (or a changed or shorter one)."""
         st = self.state
         assert st is not None
         last = 0
         for n, _ in lines if st["lines"] else ():
             last = n
+            reader.forget(n)  # the marks of lines before this one are never asked for
             if n >= st["lines"]:
                 break
         if last < st["lines"]:
@@ -244,14 +253,13 @@ class _Job:
                 f"cannot resume: the corpus ends at line {last}, but the run in {self.out_path} "
                 f"had handled {st['lines']} lines (another or a truncated corpus?)"
             )
-        size, sha = reader.mark(st["lines"])
+        size, sha = reader.mark(last) if last == st["lines"] else (-1, "")
         if (size, sha) != (st["corpus_bytes"], st["corpus_sha256"]):
             raise ValueError(
                 f"cannot resume: the first {st['lines']} lines of the corpus are not the ones the "
                 f"run in {self.out_path} read (another corpus, or it changed); rerun without "
                 "--resume to start over"
             )
-        return True
 
     def open(self, resume: bool) -> None:
         """Open OUT (truncated to the resume point, or new) and record the first state."""
@@ -274,6 +282,8 @@ class _Job:
             for raw in fh:
                 m = _ID_PREFIX.match(raw)
                 self.seen.add(orjson.loads(m[1]) if m else str(orjson.loads(raw)["id"]))
+        self.failed_ids = [str(x) for x in st.get("failed_ids", [])]
+        self.seen.update(self.failed_ids)
         s = self.s
         s.lines, s.docs, s.triples, s.errors = (st[k] for k in _COUNTS)
         s.resumed_docs, self.resumed_triples = s.docs, s.triples
@@ -301,6 +311,7 @@ class _Job:
         self.mark = {k: getattr(self.s, k) for k in _COUNTS}
         self.mark.update(out_bytes=self.out_bytes, err_bytes=self.err_bytes, windows=self.windows)
         self.mark.update(corpus_bytes=size, corpus_sha256=sha, complete=self.complete)
+        self.mark["failed_ids"] = list(self.failed_ids)
 
     def commit(self) -> None:
         """Record the last window boundary in OUT.progress (atomically)."""
@@ -367,6 +378,7 @@ class _Job:
                 sl = slots[where[i]]
                 if isinstance(res, Failure):
                     sl.error = _error_line(sl.line, docs[i].id, res.reason)
+                    self.failed_ids.append(docs[i].id)
                     continue
                 sl.data = orjson.dumps(res.to_dict()) + b"\n"
                 sl.triples = len(res.triples)
@@ -541,6 +553,8 @@ def _read_ahead(windows: Iterator[_Lines], submit: Callable, ahead: queue.Queue,
 
     try:
         for win in windows:
+            if stop.is_set():  # the job ended (an error, strict): read no further
+                return
             put(submit(win))
         put(None)
     except BaseException as e:  # noqa: BLE001 - re-raised in the main thread

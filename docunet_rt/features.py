@@ -246,7 +246,7 @@ class Batch:
     inc_slot: np.ndarray  # (K,) int64 flat mention slot b * P + p
     # documents
     seq_len: np.ndarray  # (B,) int64 T of each document
-    doc_mask: np.ndarray  # (B, T) int64 1 at each document's positions (T = longest document)
+    doc_mask: np.ndarray  # (B, T) int64 1 at each document's positions (T: the longest, or more)
     mention_pos: np.ndarray  # (B, P) int64 global positions (0 where padded)
     entity_mentions: np.ndarray  # (B, N, M) int64 indices into P (0 where padded)
     entity_mention_mask: np.ndarray  # (B, N, M) float32
@@ -387,14 +387,23 @@ def collate(
     )
 
 
-def head_bytes(seq_len: int, mentions: int, entities: int, config: DocuNetConfig) -> int:
+def head_bytes(
+    seq_len: int,
+    mentions: int,
+    entities: int,
+    config: DocuNetConfig,
+    buckets: ShapeBuckets | None = None,
+) -> int:
     """Estimated peak working memory (bytes, float32) of the window merge and the head for a
-    batch row of ``seq_len`` positions, ``mentions`` mention slots and ``entities`` entities:
-    merged attention rows P·heads·T (×3 for the merge's temporaries), the context map N²·T
-    (×2), entity attention N·heads·T (×3) and the pair / U-Net maps N²·(2H + 4·base). The
-    encoder is bounded separately, by the token budget."""
+    batch row of ``seq_len`` positions, ``mentions`` mention slots and ``entities`` entities
+    (padded as ``collate`` pads them, ``buckets`` included): merged attention rows P·heads·T
+    (×3 for the merge's temporaries), the context map N²·T (×2), entity attention N·heads·T
+    (×3) and the pair / U-Net maps N²·(2H + 4·base). The encoder is bounded separately, by the
+    token budget."""
     T, P = seq_len, max(1, mentions)
     N = round_up(entities, config.entity_pad_multiple)
+    if buckets is not None:
+        T, N = round_up(T, buckets.positions), buckets.pad_entities(N)
     heads, H, base = config.num_heads, config.hidden_size, config.unet_base
     return 4 * (3 * P * heads * T + 2 * N * N * T + 3 * N * heads * T + N * N * (2 * H + 4 * base))
 
@@ -408,6 +417,7 @@ def plan_batches(
     max_docs: int | None = None,
     max_head_bytes: int | None = None,
     config: DocuNetConfig | None = None,
+    buckets: ShapeBuckets | None = None,
 ) -> list[list[int]]:
     """Length-sorted batches (longest first; ties in input order), indices into ``feats``.
 
@@ -434,7 +444,7 @@ def plan_batches(
         full |= max_docs is not None and len(cur) >= max_docs
         if max_head_bytes is not None and config is not None:  # T: the batch's first (longest)
             t = feats[cur[0]].seq_len if cur else f.seq_len
-            full |= (len(cur) + 1) * head_bytes(t, p, n, config) > max_head_bytes
+            full |= (len(cur) + 1) * head_bytes(t, p, n, config, buckets) > max_head_bytes
         if cur and full:
             batches.append(cur)
             cur, windows, width, P, N = [], 0, 0, 0, 0

@@ -306,7 +306,7 @@ def batch_to_tensors(batch: Batch, device: torch.device | str = "cpu") -> dict[s
 def merge_windows(
     t: dict[str, torch.Tensor], win_hidden: torch.Tensor, win_att: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Torch twin of features.merge_windows: windows → (B, T, H) states, (B, P, heads, T) rows.
+    """Torch twin of runtime/merge.merge_windows: windows → (B, T, H) states, (B, P, heads, T) rows.
 
     win_hidden (W, L, H); win_att (W, heads, R, L): attention rows at t["win_rows"]. T is the
     width of t["doc_mask"] (B, T), a shape, so that the exported merge graph keeps it dynamic.

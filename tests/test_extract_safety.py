@@ -388,3 +388,72 @@ def test_error_records_say_whether_the_model_or_the_input_failed():
     res = list(stub_with(ExplodingBackend()).extract_records(lines))
     assert [getattr(r, "stage", None) for r in res] == [None, "model", "input"]
     assert res[1].to_dict().keys() == {"line", "id", "error"}  # the written schema is unchanged
+
+
+# ------------------------------------------------------------------------------------------------
+# Found in review: resume and reading edge cases
+# ------------------------------------------------------------------------------------------------
+
+
+def test_resume_refuses_another_device_budget(tmp_path):
+    corpus = write_jsonl(tmp_path / "c.jsonl", corpus_records(40, seed=8))
+    out = tmp_path / "o.jsonl"
+    run_extraction(corpus, out, StubExtractor())
+    st = orjson.loads(progress_path(out).read_bytes())
+    assert st["settings"]["runtime"]["max_tokens"] == 4096
+    progress_path(out).write_bytes(orjson.dumps({**st, "complete": False}))
+    gpu = StubBackend()
+    gpu.provider = "CUDAExecutionProvider"  # another device: another default budget
+    with pytest.raises(ValueError, match="was started on .*this run would run on"):
+        run_extraction(corpus, out, stub_with(gpu), resume=True)
+
+
+def test_resume_point_turned_blank_is_a_clear_refusal(tmp_path):
+    recs = corpus_records(40, seed=9)
+    corpus = write_jsonl(tmp_path / "c.jsonl", recs)
+    out = tmp_path / "o.jsonl"
+    run_extraction(corpus, out, StubExtractor())
+    st = orjson.loads(progress_path(out).read_bytes())
+    progress_path(out).write_bytes(orjson.dumps({**st, "complete": False, "lines": 16}))
+    lines = corpus.read_bytes().splitlines(keepends=True)
+    corpus.write_bytes(b"".join(lines[:15]) + b"\n" + b"".join(lines[16:]))  # line 16 now blank
+    with pytest.raises(ValueError, match="are not the ones the run"):
+        run_extraction(corpus, out, StubExtractor(), resume=True)
+
+
+def test_ids_of_documents_the_model_failed_on_stay_seen_after_a_resume(tmp_path):
+    boom = {**TEXT, "id": "boom", "text": TEXT["text"].replace("paris", "rhine")}
+    recs = [boom] + [{**TEXT, "id": f"d{i}"} for i in range(20)] + [{**TEXT, "id": "boom"}]
+    corpus = write_jsonl(tmp_path / "c.jsonl", recs)
+    out, err = tmp_path / "o.jsonl", tmp_path / "e.jsonl"
+    snaps: list[bytes] = []
+    opts = ExtractOptions(sort_window=16)
+    run_extraction(
+        corpus, out, stub_with(ExplodingBackend()), opts, errors_path=err,
+        progress=lambda s: snaps.append(progress_path(out).read_bytes()),
+    )  # fmt: skip
+    want_out, want_err = out.read_bytes(), err.read_bytes()
+    assert [e["id"] for e in lines_of(err)] == ["boom", "boom"]  # failed, then duplicate
+    first = orjson.loads(next(x for x in snaps if orjson.loads(x)["lines"] == 16))
+    assert first["failed_ids"] == ["boom"]
+    out.write_bytes(want_out[: first["out_bytes"]])
+    err.write_bytes(want_err[: first["err_bytes"]])
+    progress_path(out).write_bytes(orjson.dumps(first))
+    run_extraction(corpus, out, stub_with(ExplodingBackend()), opts, errors_path=err, resume=True)
+    assert (out.read_bytes(), err.read_bytes()) == (want_out, want_err)
+
+
+def test_a_leading_blank_line_and_a_bom_keep_line_numbers_and_the_byte_cap(tmp_path):
+    rec = orjson.dumps({**TEXT, "id": None, "title": ""})
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_bytes(b"\n" + rec + b"\n")
+    s = run_extraction(corpus, tmp_path / "o.jsonl", StubExtractor())
+    assert s.docs == 1 and lines_of(tmp_path / "o.jsonl")[0]["id"] == "2"  # its line number
+    bom = tmp_path / "b.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + rec + b"\r\n" + rec + b"\n")
+    with open(bom, "rb") as fh:
+        got = [(n, type(raw).__name__) for n, raw in LineReader(fh, "b", len(rec))]
+    assert got == [(1, "bytes"), (2, "bytes")]  # exactly at the cap, BOM and CRLF aside
+    with open(bom, "rb") as fh:
+        small = [raw for _, raw in LineReader(fh, "b", len(rec) - 1)]
+    assert small == [len(rec), len(rec)] and all(isinstance(x, TooLarge) for x in small)

@@ -91,8 +91,14 @@ class Prepared:
     error: str | None  # why the record was rejected (naming the field), None when good
 
 
-def size_error(feats: DocFeatures, config: DocuNetConfig, options: ExtractOptions) -> str | None:
-    """Why a document is over the per-document bounds of ``options``, or None."""
+def size_error(
+    feats: DocFeatures,
+    config: DocuNetConfig,
+    options: ExtractOptions,
+    buckets: ShapeBuckets | None = None,
+) -> str | None:
+    """Why a document is over the per-document bounds of ``options``, or None (the head
+    estimate with the backend's shape padding, ``buckets``)."""
     n_wp, n_ent = feats.seq_len - 2, feats.num_entities
     if options.max_doc_tokens is not None and n_wp > options.max_doc_tokens:
         return (
@@ -105,7 +111,7 @@ def size_error(feats: DocFeatures, config: DocuNetConfig, options: ExtractOption
             "document, or raise --max-entities"
         )
     if options.max_head_mb is not None:
-        mb = head_bytes(feats.seq_len, len(feats.mention_pos), n_ent, config) / 2**20
+        mb = head_bytes(feats.seq_len, len(feats.mention_pos), n_ent, config, buckets) / 2**20
         if mb > options.max_head_mb:
             return (
                 f"document too large: its pair map needs about {mb:.0f} MB > max_head_mb "
@@ -116,7 +122,12 @@ def size_error(feats: DocFeatures, config: DocuNetConfig, options: ExtractOption
 
 
 def _prepare_one(
-    line: int, parse: Callable[[], Document], tok, config, options: ExtractOptions
+    line: int,
+    parse: Callable[[], Document],
+    tok: TokenizerInfo,
+    config: DocuNetConfig,
+    options: ExtractOptions,
+    buckets: ShapeBuckets | None,
 ) -> Prepared:
     try:
         doc = parse()
@@ -128,7 +139,7 @@ def _prepare_one(
     except Exception as e:  # a document the featurizer cannot handle must not stop the run
         logger.debug("featurizing line %d failed", line, exc_info=True)
         return Prepared(line, None, None, doc.id, f"cannot build features: {e}")
-    if (why := size_error(feats, config, options)) is not None:
+    if (why := size_error(feats, config, options, buckets)) is not None:
         return Prepared(line, None, None, doc.id, why)
     return Prepared(line, doc, feats, doc.id, None)
 
@@ -146,6 +157,7 @@ def prepare_records(
     tok: TokenizerInfo,
     config: DocuNetConfig,
     options: ExtractOptions | None = None,
+    buckets: ShapeBuckets | None = None,
 ) -> list[Prepared]:
     """Parse (JSON bytes/str or dict, format auto-detected) and featurize each record; records
     over the bounds of ``options`` become errors, unparsed when their bytes are too many."""
@@ -164,7 +176,7 @@ def prepare_records(
                 out.append(_too_big(line, len(raw), options))
                 continue
             parse = functools.partial(parse_line, raw, line)
-        out.append(_prepare_one(line, parse, tok, config, options))
+        out.append(_prepare_one(line, parse, tok, config, options, buckets))
     return out
 
 
@@ -173,9 +185,10 @@ def prepare_lines(
     tok: TokenizerInfo,
     config: DocuNetConfig,
     options: ExtractOptions | None = None,
+    buckets: ShapeBuckets | None = None,
 ) -> list[Prepared]:
     """``prepare_records`` for raw corpus lines (picklable with ``functools.partial``)."""
-    return prepare_records(chunk, tok, config, options)
+    return prepare_records(chunk, tok, config, options, buckets)
 
 
 class Extractor:
@@ -251,9 +264,25 @@ class Extractor:
             fp["backend"] = type(self.backend).__name__
         return fp
 
+    def run_settings(self, options: ExtractOptions) -> dict[str, Any]:
+        """What decides the batches and the arithmetic besides the model and the options: the
+        provider, the resolved token budget, where the merge runs, the shape buckets."""
+        buckets = self.buckets
+        return {
+            "provider": self.provider,
+            "max_tokens": self.budget(options),
+            "merge": getattr(self.backend, "merge_mode", None),
+            "buckets": None if buckets is None else [list(buckets.entities), buckets.positions],
+        }
+
     @property
     def provider(self) -> str:
         return self.backend.provider
+
+    @property
+    def buckets(self) -> ShapeBuckets | None:
+        """The backend's shape padding (GPU), which the memory estimates must count."""
+        return getattr(self.backend, "buckets", None)
 
     @property
     def max_batch_docs(self) -> int | None:
@@ -274,7 +303,9 @@ class Extractor:
         """``prepare_lines`` bound to this model and ``options``, for a worker pool: picklable,
         and with a GIL-releasing tokenizer for ``pool="thread"``."""
         tok = self.tok.for_threads() if pool == "thread" else self.tok
-        return functools.partial(prepare_lines, tok=tok, config=self.config, options=options)
+        return functools.partial(
+            prepare_lines, tok=tok, config=self.config, options=options, buckets=self.buckets
+        )
 
     def budget(self, options: ExtractOptions) -> int:
         """Padded encoder tokens per batch: the option, else the device's default."""
@@ -284,11 +315,12 @@ class Extractor:
         return GPU_DEFAULT_MAX_TOKENS if on_gpu else DEFAULT_MAX_TOKENS
 
     def run_batch(
-        self, feats: Sequence[DocFeatures], max_tokens: int | None = DEFAULT_MAX_TOKENS
+        self, feats: Sequence[DocFeatures], max_tokens: int | None = None
     ) -> list[np.ndarray]:
         """Pair logits (Q_i, R) for each document of one batch (encoder windows at most
-        ``max_tokens`` padded tokens at a time)."""
-        return self.backend.run_batch(feats, max_tokens)
+        ``max_tokens`` padded tokens at a time; None: the device's budget)."""
+        budget = max_tokens if max_tokens is not None else self.budget(ExtractOptions())
+        return self.backend.run_batch(feats, budget)
 
     def plan_batches(
         self, feats: Sequence[DocFeatures], options: ExtractOptions
@@ -303,6 +335,7 @@ class Extractor:
             max_docs=self.max_batch_docs,
             max_head_bytes=head,
             config=self.config,
+            buckets=self.buckets,
         )
 
     def logits(
@@ -435,7 +468,7 @@ class Extractor:
     def _extract_chunk(self, docs, options, decoder, progress) -> Iterator[DocumentResult]:
         feats = [self.features(d) for d in docs]
         for d, f in zip(docs, feats, strict=True):
-            if (why := size_error(f, self.config, options)) is not None:
+            if (why := size_error(f, self.config, options, self.buckets)) is not None:
                 raise DataError(why, doc=d.id)
         results: list[DocumentResult | None] = [None] * len(docs)
         for done in self.infer(docs, feats, options, decoder):
@@ -465,7 +498,7 @@ class Extractor:
             yield from self._records_chunk(chunk, options, decoder)
 
     def _records_chunk(self, chunk, options, decoder) -> Iterator[DocumentResult | ErrorRecord]:
-        items = prepare_records(chunk, self.tok, self.config, options)
+        items = prepare_records(chunk, self.tok, self.config, options, self.buckets)
         good = [k for k, p in enumerate(items) if p.error is None]
         out: list[DocumentResult | ErrorRecord | None] = [
             ErrorRecord(p.line, p.id, p.error) if p.error is not None else None for p in items

@@ -33,7 +33,8 @@ MERGES = ("auto", "numpy", "graph")
 
 
 class OrtGraphs:
-    """Both graphs of one precision variant, on the provider ``sessions`` picks."""
+    """The graphs of one precision variant (encoder, head, and the merge graph when it is
+    used), on the provider ``sessions`` picks."""
 
     def __init__(
         self,
@@ -74,6 +75,7 @@ class OrtGraphs:
             on = replace(sessions, device="cuda") if self.provider == TENSORRT else sessions
             self.merge = make_session(Path(merge_graph), on)  # type: ignore[arg-type]
         self.device = "cuda" if self.provider in (CUDA, TENSORRT) else "cpu"
+        self.device_id = int(dict(sessions.cuda_options).get("device_id", 0))
         if buckets == "auto":  # a GPU tunes kernels per shape; the CPU would only pad
             buckets = ShapeBuckets() if self.device == "cuda" else None
         self.buckets: ShapeBuckets | None = buckets  # type: ignore[assignment]
@@ -124,7 +126,7 @@ class OrtGraphs:
             for n in ENCODER_INPUTS:
                 io.bind_cpu_input(n, getattr(batch, n))
             for n in ENCODER_OUTPUTS:
-                io.bind_output(n, self.device)
+                io.bind_output(n, self.device, self.device_id)
             self.encoder.run_with_iobinding(io)
             hidden, rows = io.get_outputs()  # OrtValues on the device
         else:  # one document over the encoder budget: chunks joined on the host (rare)
@@ -135,8 +137,8 @@ class OrtGraphs:
         mio.bind_ortvalue_input("attention_rows", rows)
         for n in MERGE_INPUTS[2:]:
             mio.bind_cpu_input(n, getattr(batch, n))
-        mio.bind_output("doc_hidden", self.device)
-        mio.bind_output("mention_att", self.device)
+        mio.bind_output("doc_hidden", self.device, self.device_id)
+        mio.bind_output("mention_att", self.device, self.device_id)
         self.merge.run_with_iobinding(mio)  # type: ignore[union-attr]
         doc_hidden, mention_att = mio.get_outputs()
         t2 = time.perf_counter()
@@ -155,7 +157,7 @@ class OrtGraphs:
     def _ortvalue(self, x: np.ndarray) -> Any:
         from .sessions import import_ort
 
-        return import_ort().OrtValue.ortvalue_from_numpy(x, self.device, 0)
+        return import_ort().OrtValue.ortvalue_from_numpy(x, self.device, self.device_id)
 
     def run_batch(
         self, feats: Sequence[DocFeatures], max_tokens: int | None = None
@@ -166,5 +168,6 @@ class OrtGraphs:
         return batch.per_document(self.run_collated(batch, max_tokens))
 
     def end_profiling(self) -> dict[str, Any]:
-        """Profile trace file of each graph (sessions made with ``profile_prefix``)."""
+        """Profile trace file of the encoder and the head (sessions made with
+        ``profile_prefix``; the merge graph is not profiled)."""
         return {"encoder": self.encoder.end_profiling(), "head": self.head.end_profiling()}

@@ -99,7 +99,7 @@ DIM_MEANING = {
     "L": "window length in wordpieces incl. [CLS]/[SEP] (<= config.max_length)",
     "R": "attention rows per window (mention starts inside the window, padded)",
     "B": "documents in the batch",
-    "T": "longest document in wordpieces incl. [CLS]/[SEP]",
+    "T": "longest document in wordpieces incl. [CLS]/[SEP] (or more: GPU shape buckets)",
     "P": "mention slots per document (padded)",
     "N": "entities per document (padded to a multiple of entity_pad_multiple)",
     "M": "mentions per entity (padded)",

@@ -75,7 +75,7 @@ class ErrorRecord:
 
 @dataclass(frozen=True)
 class Failure:
-    """A document the model could not run (too large, or the runtime failed on it alone)."""
+    """A document the runtime failed on by itself (an allocation failure, say)."""
 
     reason: str
 
