@@ -533,8 +533,12 @@ def _count(fs: Any, results: str, out_dir: str) -> RaySummary:
     pa = pyarrow_module()
     s = RaySummary(out_dir)
     records = 0
-    for f in _parquet_files(fs, results):
-        t = pa.parquet.read_table(f, columns=["kind", "n"], filesystem=fs)
+    tables = [pa.parquet.read_table(f, columns=["file", "line", "kind", "n"], filesystem=fs)
+              for f in _parquet_files(fs, results)]  # fmt: skip
+    if tables:  # a retried batch may have written its rows twice: count each line once
+        rows = pa.concat_tables(tables).group_by(["file", "line", "kind"]).aggregate([("n", "max")])
+        tables = [pa.table({"kind": rows["kind"], "n": rows["n_max"]})]
+    for t in tables:
         for row in t.group_by("kind").aggregate([("n", "sum"), ("n", "count")]).to_pylist():
             kind, total, count = row["kind"], row["n_sum"] or 0, row["n_count"]
             if kind == "eof":
@@ -546,7 +550,7 @@ def _count(fs: Any, results: str, out_dir: str) -> RaySummary:
             else:
                 s.errors += count
     if records != s.lines:
-        raise RuntimeError(f"{out_dir}: {records} lines were read but {s.lines} rows written")
+        raise ValueError(f"{out_dir}: {records} lines were read but {s.lines} rows written")
     return s
 
 

@@ -18,11 +18,11 @@ import numpy as np
 from .data import DataError, Document, read_documents, write_result
 from .decode import to_facts
 from .metrics import score, train_facts
+from .options import TRAIN_INSTALL
 from .runtime.extractor import Extractor
 
 # Called with (documents done, documents in all) before the first batch and after each one.
 Progress = Callable[[int, int], None]
-TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
 
 
 def is_model_dir(path: str | os.PathLike) -> bool:
@@ -54,7 +54,7 @@ def load_extractor(
         name = (e.name or "torch").split(".")[0]
         raise ImportError(
             f"running a checkpoint needs the Python package {name!r}, which is not installed: "
-            f"{TRAIN_EXTRA} (or export the checkpoint and use the MODEL_DIR)"
+            f"{TRAIN_INSTALL} (or export the checkpoint and use the MODEL_DIR)"
         ) from e
 
     if threads:

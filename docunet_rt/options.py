@@ -46,6 +46,9 @@ TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices for training and eval
 EXPORTERS = ("torchscript", "dynamo")  # torch.onnx exporters (see export/onnx.py)
 INT8_WEIGHT_TYPES = ("qint8", "quint8")  # int8 weight quantisation types (export/quantize.py)
 
+# --- install hints (the extras of pyproject.toml) --------------------------------------------------
+TRAIN_INSTALL = "pip install 'docunet-rt[train]'"  # torch, transformers, onnx: train, export
+
 # --- benchmark ----------------------------------------------------------------------------------
 CPU_RUNTIMES = ("torch", "ort-fp32", "ort-int8")
 GPU_RUNTIMES = {"ort-cuda-fp32": "cuda", "ort-cuda-fp16": "cuda", "tensorrt-fp16": "tensorrt"}

@@ -27,7 +27,7 @@ from .evaluate import torch_extractor
 from .features import DocFeatures, TokenizerInfo, build_features, collate
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
-from .options import DEFAULT_MAX_TOKENS, ExtractOptions
+from .options import DEFAULT_MAX_TOKENS, TRAIN_INSTALL, ExtractOptions
 
 logger = logging.getLogger("docunet_rt")
 Progress = Callable[[dict[str, Any]], None]
@@ -217,7 +217,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     if resumed is not None and (resumed["step"] >= total or resumed["epoch"] >= epochs):
         # every epoch is done (a run written before runs were marked finished): only the test
         # score may be missing, if the run was killed while scoring it
-        if not opts.test or finished_summary(out, resumed).get("test") is not None:
+        if not test_docs or finished_summary(out, resumed).get("test") is not None:
             mark_finished(last, resumed)
             return finished_summary(out, resumed)
 
@@ -247,9 +247,10 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     training_meta = {**asdict(opts), "relations_count": len(relations), "total_steps": total}
     state: dict[str, Any] = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": None}
     if resumed is not None:
+        check_same_run(resumed, opts)
         state = {**state, **resume_state(last, model, optimizer, scheduler)}
         logger.info("resuming after epoch %d (step %d)", state["epoch"], state["step"])
-    state.update(epochs=epochs, total_steps=total)
+    state.update(epochs=epochs, total_steps=total, run=run_identity(opts))
     out.mkdir(parents=True, exist_ok=True)
 
     use_amp = device.type == "cuda"
@@ -319,9 +320,10 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
                 out, model, tok, training=training_meta, best={k: record[k] for k in record}
             )
         record["epoch_seconds"] = time.perf_counter() - t0
-        with open(out / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        # the resume state first: an interrupt between the two never leaves a metrics line
+        # without a state to resume from (a resumed run rewrites the epoch's line)
         save_resume_state(last, model, optimizer, scheduler, {**state, "epoch": epoch})
+        _append_metrics(out, record)
         state["epoch"] = epoch
         logger.info(
             "epoch %d: loss %.4f, dev F1 %.4f (best %.4f at epoch %s), %.0fs",
@@ -339,7 +341,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
         "best_dev_f1": state["best_f1"],
         **record,
     }
-    if test_docs is not None and state["best_epoch"] is not None:
+    if test_docs and state["best_epoch"] is not None:
         summary["test"] = score_test(out, model, test_docs, test_feats, tok, facts, device)
     mark_finished(last, state)
     summary["skipped_train_records"] = train_stats.skipped
@@ -368,7 +370,6 @@ def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, A
 # ------------------------------------------------------------------------------------------------
 
 RESUME_FILES = ("state.json", "model.safetensors", "optimizer.pt")
-TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
 
 
 def require_training_extras() -> None:
@@ -379,7 +380,7 @@ def require_training_extras() -> None:
             importlib.import_module(name)
         except ImportError as e:
             raise ImportError(
-                f"training needs the Python package {name!r}, which is not installed: {TRAIN_EXTRA}"
+                f"training needs the Python package {name!r}, which is not installed: {TRAIN_INSTALL}"
             ) from e
 
 
@@ -400,10 +401,15 @@ def check_run_dir(out: Path, resume: bool) -> dict[str, Any] | None:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} exists and is not a directory")
     if not resume:
-        if (out / "metrics.jsonl").exists():
+        last = out / "last"
+        _recover_last(last)
+        if (last / "state.json").is_file():
             raise FileExistsError(
                 f"{out} already holds a training run; pass --resume or a new --out"
             )
+        if (out / "metrics.jsonl").exists():  # no epoch finished: nothing to resume
+            logger.warning("%s: no finished epoch to resume; starting the run again", out)
+            (out / "metrics.jsonl").unlink()
         return None
     last = out / "last"
     _recover_last(last)
@@ -468,6 +474,47 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+# What a resumed run must share with the run it continues (data, schedule, shuffle, model).
+RUN_IDENTITY = (
+    "train", "dev", "test", "format", "relations", "encoder", "epochs", "max_steps", "batch_size",
+    "grad_accum", "lr_encoder", "lr_head", "lr_unet", "warmup", "clip", "markers", "feature_map",
+    "similarity", "max_doc_tokens", "seed", "no_unet", "unet_base", "unet_in_channels",
+)  # fmt: skip
+
+
+def run_identity(opts: TrainOptions) -> dict[str, Any]:
+    return {k: getattr(opts, k) for k in RUN_IDENTITY}
+
+
+def check_same_run(state: dict[str, Any], opts: TrainOptions) -> None:
+    """ValueError naming the options that differ from the run being resumed (runs saved
+    before this check existed carry no identity and are not checked)."""
+    saved = state.get("run")
+    if not saved:
+        return
+    ours = run_identity(opts)
+    diff = [f"{k}: {saved.get(k)!r} → {ours[k]!r}" for k in ours if saved.get(k) != ours[k]]
+    if diff:
+        raise ValueError(
+            "--resume with other options than the run it continues ("
+            + "; ".join(diff)
+            + "); use the same options, or a new --out"
+        )
+
+
+def _append_metrics(out: Path, record: dict[str, Any]) -> None:
+    """Add an epoch's line to metrics.jsonl, replacing a line of the same epoch (written by a
+    run interrupted after it and resumed from the state before it)."""
+    path = out / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    keep = [x for x in lines if x.strip() and json.loads(x).get("epoch") != record["epoch"]]
+    if len(keep) == len(lines):
+        with open(path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        return
+    _write_atomic(path, ("\n".join([*keep, json.dumps(record)]) + "\n").encode())
 
 
 def save_resume_state(last: Path, model, optimizer, scheduler, state: dict[str, Any]) -> None:

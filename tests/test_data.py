@@ -180,7 +180,7 @@ DEL = object()
         ("labels.+", {"h": 0, "t": 1}, "labels[1].r: missing key 'r'"),
         ("labels.0.evidence", [4], "labels[0].evidence: evidence sentence 4"),
         ("title", 3, "title: title must be a string"),
-        ("vertexSet.1.1.id", 5, "vertexSet[1][1].id: id must be a string"),
+        ("vertexSet.1.1.id", [5], "vertexSet[1][1].id: id must be a string"),
     ],
 )
 def test_parse_record_errors(path, value, message):
@@ -599,3 +599,10 @@ def test_gzip_errors_name_the_file(tmp_path):
         p.write_bytes(gzip.compress(text.encode())[:-12])  # truncated
         with pytest.raises(DataError, match=re.escape(name) + ".*corrupt or truncated gzip"):
             read_documents(p, "cdr" if name.startswith("c") else "auto")
+
+
+def test_a_numeric_mention_id_is_read_as_text():
+    from docunet_rt.data import parse_record
+
+    rec = {"sents": [["a", "b"]], "vertexSet": [[{"sent_id": 0, "pos": [0, 1], "id": 12}]]}
+    assert parse_record(rec, line=1).entities[0].id == "12"

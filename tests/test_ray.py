@@ -372,3 +372,19 @@ def test_cli_on_an_exported_model_matches_the_local_extract(ray_cluster, tmp_pat
     errors = [x for x in r.output.splitlines() if x.startswith("error:")]
     assert r.exit_code == 1 and len(errors) == 1, r.output
     assert "the Ray run failed: DataError:" in errors[0] and "docunet-rt convert" in errors[0]
+
+
+def test_merge_never_writes_over_an_input_or_into_the_run(tmp_path):
+    pytest.importorskip("pyarrow", reason=NO_RAY)
+    from docunet_rt.cli.merge_cmd import merge_ray_output
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_bytes(messy_corpus(32))
+    before = corpus.read_bytes()
+    fake_run(tmp_path / "run", [str(corpus)], [rows_without_ray([corpus])])
+    for out, errors in ((corpus, None), (tmp_path / "o.jsonl", corpus)):
+        with pytest.raises(ValueError, match="is an input of the run; refusing to overwrite it"):
+            merge_ray_output(str(tmp_path / "run"), out, errors)
+    with pytest.raises(ValueError, match="inside the run directory"):
+        merge_ray_output(str(tmp_path / "run"), tmp_path / "run" / "docunet_ray.json", None)
+    assert corpus.read_bytes() == before

@@ -216,3 +216,31 @@ def test_train_without_the_training_extras_names_the_pip_command(tmp_path, four_
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("error:") and module in lines[0]
     assert "pip install 'docunet-rt[train]'" in lines[0]
+
+
+def test_an_aborted_first_epoch_does_not_lock_the_run_directory(tmp_path, encoder_dir, four_docs):
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text('{"epoch": 1}\n')  # written, then killed before last/
+    summary = train(opts(tmp_path, encoder_dir, four_docs, epochs=1))
+    assert summary["epoch"] == 1
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+
+
+def test_an_empty_test_file_is_not_scored(tmp_path, encoder_dir, four_docs):
+    empty = write_docs(tmp_path / "empty.json", [])
+    summary = train(opts(tmp_path, encoder_dir, four_docs, epochs=1, test=str(empty)))
+    assert "test" not in summary
+
+
+def test_resume_with_other_options_is_refused(tmp_path, encoder_dir, four_docs):
+    def stop(ev):
+        if ev.get("event") == "epoch":
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(opts(tmp_path, encoder_dir, four_docs, epochs=3), stop)
+    with pytest.raises(ValueError, match=r"other options .*seed: 1 → 2"):
+        train(opts(tmp_path, encoder_dir, four_docs, epochs=3, seed=2, resume=True))
+    summary = train(opts(tmp_path, encoder_dir, four_docs, epochs=3, resume=True))
+    assert summary["epoch"] == 3

@@ -45,8 +45,8 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     try:
         return fn(*args, **kwargs)
-    except (DataError, FileNotFoundError, FileExistsError, ValueError, ImportError) as e:
-        fail(str(e))
+    except (DataError, OSError, ValueError, ImportError) as e:  # OSError: not found, exists,
+        fail(str(e))  # permission denied, a directory where a file is expected …
 
 
 def flag(default: bool, *names: str, **kw: Any) -> Any:

@@ -12,11 +12,10 @@ from typing import Any, TypeVar
 
 import typer
 
-from ..options import EXPORTERS, FORMATS, INT8_WEIGHT_TYPES
+from ..options import EXPORTERS, FORMATS, INT8_WEIGHT_TYPES, TRAIN_INSTALL
 from .common import EXIT_FATAL, EXIT_USAGE, choice, console, fail, flag, run_guarded, setup_logging
 
 T = TypeVar("T")
-TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
 EXPORT_MODULES = ("torch", "transformers", "safetensors", "onnx", "onnxscript")
 
 
@@ -38,7 +37,7 @@ def needs_extra(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         name = (e.name or "").split(".")[0]
         if name not in EXPORT_MODULES:
             raise
-        fail(f"export needs the Python package {name!r}, which is not installed: {TRAIN_EXTRA}")
+        fail(f"export needs the Python package {name!r}, which is not installed: {TRAIN_INSTALL}")
 
 
 def export(

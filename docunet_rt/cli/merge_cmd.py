@@ -180,6 +180,14 @@ def merge_ray_output(
     dests = [d for d in dests if not is_dash(d)]
     if len(dests) == 2 and dests[0].resolve() == dests[1].resolve():
         raise ValueError("the error file must differ from OUT")
+    run_root = Path(out_dir).resolve() if "://" not in str(out_dir) else None
+    inputs = [Path(n) for n in names if "://" not in n]
+    for d in dests:  # never write over the corpus or into the run being merged
+        r = d.resolve()
+        if any(r == i.resolve() or (d.exists() and i.exists() and d.samefile(i)) for i in inputs):
+            raise ValueError(f"{d} is an input of the run; refusing to overwrite it")
+        if run_root is not None and (r == run_root or run_root in r.parents):
+            raise ValueError(f"{d} is inside the run directory {out_dir}; write it elsewhere")
     s = MergeSummary(files=len(names))
     o, e = _Output(sys.stdout.buffer if is_dash(out) else out), _Output(errors)
     tmp = tempfile.mkdtemp(prefix="docunet-merge-")

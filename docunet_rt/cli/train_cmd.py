@@ -8,10 +8,9 @@ from typing import Any
 
 import typer
 
-from ..options import FEATURE_MAPS, FORMATS, MARKERS, SIMILARITIES, TRAIN_DEVICES
+from ..options import FEATURE_MAPS, FORMATS, MARKERS, SIMILARITIES, TRAIN_DEVICES, TRAIN_INSTALL
 from .common import EXIT_INTERRUPTED, choice, console, fail, flag, run_guarded, setup_logging
 
-TRAIN_EXTRA = "pip install 'docunet-rt[train]'"
 TRAIN_MODULES = ("torch", "transformers", "safetensors")  # what the train extra installs
 
 
@@ -21,7 +20,7 @@ def missing_extra(e: ImportError) -> str | None:
     name = (e.name or "").split(".")[0]
     if name not in TRAIN_MODULES:
         return None
-    return f"training needs the Python package {name!r}, which is not installed: {TRAIN_EXTRA}"
+    return f"training needs the Python package {name!r}, which is not installed: {TRAIN_INSTALL}"
 
 
 def command_line(ctx: typer.Context, resume: bool) -> str:
@@ -78,7 +77,9 @@ def train(
     dev: Path = typer.Option(..., "--dev", help="Dev file: the best epoch is selected on it."),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint directory to write."),
     test: Path | None = typer.Option(
-        None, "--test", help="Test file, scored at each new best epoch (never used to select)."
+        None,
+        "--test",
+        help="Test file, scored once after training with the dev-selected epoch (never used to select).",
     ),
     format: str = typer.Option(
         "auto", "--format", callback=choice("format", FORMATS), help="|".join(FORMATS)

@@ -143,6 +143,8 @@ def parse_docred_record(
             if mi == 0:
                 etype = mtype
             mid = m.get("id")
+            if isinstance(mid, int) and not isinstance(mid, bool):
+                mid = str(mid)  # as record ids: a number is read as its text
             if mid is not None:
                 if not isinstance(mid, str) or not mid:
                     raise err(f"id must be a string (a knowledge-base id), got {mid!r}", mf + ".id")
