@@ -97,7 +97,7 @@ def build_model(config: DocuNetConfig, encoder: torch.nn.Module) -> DocuNet:
     return DocuNet(fitted, encoder)
 
 
-def _replace_atomically(path: Path, write: Any) -> None:
+def replace_atomically(path: Path, write: Any) -> None:
     """``write(tmp)`` then rename ``tmp`` over ``path``: an interrupt never leaves half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -111,7 +111,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    _replace_atomically(Path(path), lambda tmp: save_file(state, str(tmp)))
+    replace_atomically(Path(path), lambda tmp: save_file(state, str(tmp)))
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
@@ -150,7 +150,7 @@ def save_checkpoint(
         "best": best or {},
     }
     text = json.dumps(meta, indent=2, default=str)
-    _replace_atomically(out / "config.json", lambda tmp: tmp.write_text(text))
+    replace_atomically(out / "config.json", lambda tmp: tmp.write_text(text))
 
 
 def read_checkpoint_config(ckpt: str | os.PathLike) -> dict[str, Any]:

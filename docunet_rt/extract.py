@@ -474,7 +474,6 @@ def run_extraction(
     ``OUT.progress``. ``progress`` is called after every flush.
     """
     options = options or ExtractOptions()
-    extractor.decoder(options)  # unknown relation ids fail before anything is opened
     check_choice("pool", pool, POOLS)
     workers = default_workers() if workers is None else workers
     if workers < 0:

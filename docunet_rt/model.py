@@ -20,6 +20,7 @@ from torch import nn
 
 from .config import DocuNetConfig
 from .features import Batch, DocFeatures, TokenizerInfo, collate
+from .runtime.model_dir import MERGE_INPUTS
 
 NEG = -1e4  # "minus infinity" that stays finite in fp16
 
@@ -369,7 +370,7 @@ class WindowMerge(nn.Module):
     """The window merge as a module of its own (exported as the merge graph, no weights):
     window outputs and the batch's index arrays → (B, T, H) states, (B, P, heads, T) rows."""
 
-    INPUTS = ("win_doc", "win_global", "inc_win", "inc_row", "inc_slot", "mention_pos", "doc_mask")
+    INPUTS = MERGE_INPUTS[2:]  # after the two window outputs: the batch's index arrays
 
     def forward(
         self,

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import build_model, load_encoder, load_weights, save_checkpoint, save_weights
+from .checkpoint import (
+    build_model,
+    load_encoder,
+    load_weights,
+    replace_atomically,
+    save_checkpoint,
+    save_weights,
+)
 from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_choice
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
 from .decode import to_facts
@@ -471,9 +478,7 @@ def mark_finished(last: Path, state: dict[str, Any]) -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 # What a resumed run must share with the run it continues (data, schedule, shuffle, model).
@@ -540,8 +545,7 @@ def save_resume_state(last: Path, model, optimizer, scheduler, state: dict[str, 
 
 
 def resume_state(last: Path, model, optimizer, scheduler) -> dict[str, Any]:
-    if not (last / "state.json").is_file():
-        raise FileNotFoundError(f"--resume: no resume state in {last}")
+    """Load the state ``check_run_dir`` has already found complete."""
     load_weights(model, last / "model.safetensors")
     blob = torch.load(last / "optimizer.pt", weights_only=True)
     optimizer.load_state_dict(blob["optimizer"])
