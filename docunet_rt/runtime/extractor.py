@@ -48,7 +48,7 @@ from ..options import (
 from .graphs import OrtGraphs
 from .model_dir import ModelSpec
 from .results import DocumentResult, ErrorRecord, Failure, Triple, entity_ref
-from .sessions import CPU, SessionConfig
+from .sessions import CUDA, TENSORRT, SessionConfig
 
 logger = logging.getLogger("docunet_rt")
 
@@ -311,7 +311,7 @@ class Extractor:
         """Padded encoder tokens per batch: the option, else the device's default."""
         if options.max_tokens is not None:
             return options.max_tokens
-        on_gpu = self.provider not in (CPU, "torch-cpu", "stub")
+        on_gpu = self.provider in (CUDA, TENSORRT, "torch-cuda")
         return GPU_DEFAULT_MAX_TOKENS if on_gpu else DEFAULT_MAX_TOKENS
 
     def run_batch(
