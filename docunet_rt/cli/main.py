@@ -11,7 +11,16 @@ import sys
 import typer
 
 from .. import __version__
-from . import bench_cmd, evaluate_cmd, export_cmd, extract_cmd, merge_cmd, tools_cmd, train_cmd
+from . import (
+    bench_cmd,
+    evaluate_cmd,
+    export_cmd,
+    extract_cmd,
+    merge_cmd,
+    ner_cmd,
+    tools_cmd,
+    train_cmd,
+)
 from .common import console
 
 app = typer.Typer(
@@ -36,7 +45,16 @@ def root(
     """docunet-rt command line."""
 
 
-for _module in (train_cmd, evaluate_cmd, export_cmd, extract_cmd, merge_cmd, bench_cmd, tools_cmd):
+for _module in (
+    train_cmd,
+    ner_cmd,
+    evaluate_cmd,
+    export_cmd,
+    extract_cmd,
+    merge_cmd,
+    bench_cmd,
+    tools_cmd,
+):
     _module.register(app)
 
 

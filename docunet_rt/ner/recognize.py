@@ -1,0 +1,195 @@
+"""``Recognizer``: words → mentions (tagging) → entities (grouping), torch-free.
+
+It runs over any *tag function* ``(input_ids, attention_mask) (W, L) int64 → logits (W, L, C)``:
+the MODEL_DIR's ``tagger.<precision>.onnx`` on ONNX Runtime (``runtime.Extractor``), or the PyTorch
+tagger while training (``model.TorchTagFn``). ``annotate`` turns a record without entities into one
+with them (``entities`` with character offsets for ``{"text"}`` records, ``vertexSet`` for
+DocRED-style ``{"sents"}`` records), so the rest of the pipeline is the gold-entity pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.document import DataError
+from ..data.text import tokenize_with_offsets
+from ..features import TokenizerInfo
+from ..grouping import Group, Lexicon, group_by_concept, group_by_name
+from .tagging import (
+    Span,
+    TagFeatures,
+    TaggerConfig,
+    decode_logits,
+    tag_features,
+    window_batch,
+    word_logits,
+)
+
+logger = logging.getLogger("docunet_rt")
+
+TagFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+LEXICON_FORMAT = "docunet-rt-lexicon/1"
+
+
+def save_lexicon(lexicon: Lexicon, path: str | Path) -> None:
+    rows = sorted([t, form, cid] for (t, form), cid in lexicon.ids.items())
+    Path(path).write_text(json.dumps({"format": LEXICON_FORMAT, "entries": rows}))
+
+
+def load_lexicon(path: str | Path) -> Lexicon:
+    blob = json.loads(Path(path).read_text())
+    if blob.get("format") != LEXICON_FORMAT:
+        raise ValueError(f"{path}: not a docunet-rt lexicon (format {blob.get('format')!r})")
+    return Lexicon({(t, form): cid for t, form, cid in blob["entries"]})
+
+
+class Recognizer:
+    """Tag words, group mentions, fill records. ``max_tokens``: padded window tokens per call of
+    the tag function (a long document's windows go in several calls)."""
+
+    def __init__(
+        self,
+        tag_fn: TagFn,
+        tok: TokenizerInfo,
+        config: TaggerConfig,
+        lexicon: Lexicon | None = None,
+        max_tokens: int = 4096,
+        max_wordpieces: int | None = None,
+    ) -> None:
+        self.tag_fn, self.tok, self.config = tag_fn, tok, config
+        self.lexicon = lexicon if lexicon is not None else Lexicon()
+        self.max_tokens = max_tokens
+        self.max_wordpieces = max_wordpieces
+
+    # -- tagging ---------------------------------------------------------------------------------
+    def tag(self, documents: Sequence[Sequence[str]]) -> list[list[Span]]:
+        """Mentions (word spans) of each document's words."""
+        feats = [
+            tag_features(w, self.tok, self.config, max_wordpieces=self.max_wordpieces)
+            for w in documents
+        ]
+        return [decode_logits(rows, self.config) for rows in self.word_logits(feats)]
+
+    def word_logits(self, feats: Sequence[TagFeatures]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        start = 0
+        while start < len(feats):  # documents in groups of about max_tokens padded tokens
+            end, tokens = start, 0
+            while end < len(feats):
+                t = sum(int(b - a) + 2 for a, b in feats[end].windows)
+                if end > start and tokens + t > self.max_tokens:
+                    break
+                tokens += t
+                end += 1
+            group = feats[start:end]
+            batch = window_batch(group, self.tok)
+            out += word_logits(self._run(batch.input_ids, batch.attention_mask), batch, group)
+            start = end
+        return out
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        rows = max(1, self.max_tokens // max(1, ids.shape[1]))
+        parts = [
+            self.tag_fn(ids[i : i + rows], mask[i : i + rows]) for i in range(0, len(ids), rows)
+        ]
+        return np.concatenate(parts, 0) if parts else np.zeros((0, ids.shape[1], 1), np.float32)
+
+    # -- grouping --------------------------------------------------------------------------------
+    def group(self, mentions: Sequence[tuple[str, str]], text: str) -> list[Group]:
+        if self.config.grouping == "concept":
+            return group_by_concept(mentions, text, self.lexicon)
+        return group_by_name(mentions, text)
+
+    def text_entities(self, text: str) -> list[dict[str, Any]]:
+        """Entities of raw ``text`` in the ``{"text", "entities"}`` record format."""
+        words = tokenize_with_offsets(text)
+        spans = self.tag([[w for w, _, _ in words]])[0]
+        chars = [(words[a][1], words[b - 1][2], t) for a, b, t in spans]
+        groups = self.group([(text[s:e], t) for s, e, t in chars], text)
+        ents = []
+        for g in groups:
+            ent: dict[str, Any] = {
+                "mentions": [{"start": chars[i][0], "end": chars[i][1]} for i in g.mentions],
+                "type": g.type,
+                "name": g.name,
+            }
+            if g.id:
+                ent["id"] = g.id
+            ents.append(ent)
+        return ents
+
+    def sentence_entities(self, sents: Sequence[Sequence[str]]) -> list[list[dict[str, Any]]]:
+        """A DocRED ``vertexSet`` for tokenised sentences (a mention never crosses a sentence:
+        a predicted span that does is cut at the sentence end)."""
+        words, where = [], []
+        for si, sent in enumerate(sents):
+            for ti, w in enumerate(sent):
+                words.append(w)
+                where.append((si, ti))
+        spans = self.tag([words])[0]
+        cut = []
+        for a, b, t in spans:
+            si = where[a][0]
+            while b > a + 1 and where[b - 1][0] != si:
+                b -= 1
+            cut.append((a, b, t))
+        text = " ".join(words)
+        groups = self.group([(" ".join(words[a:b]), t) for a, b, t in cut], text)
+        return [
+            [
+                {
+                    "name": " ".join(words[cut[i][0] : cut[i][1]]),
+                    "sent_id": where[cut[i][0]][0],
+                    "pos": [where[cut[i][0]][1], where[cut[i][1] - 1][1] + 1],
+                    "type": g.type,
+                    **({"id": g.id} if g.id else {}),
+                }
+                for i in g.mentions
+            ]
+            for g in groups
+        ]
+
+    # -- records ---------------------------------------------------------------------------------
+    def annotate(self, obj: Any, *, line: int | None = None, source: str | None = None) -> Any:
+        """``obj`` with predicted entities (a new dict), or ``obj`` unchanged when it is not a
+        record this can fill (the parser then says what is wrong with it)."""
+        if not isinstance(obj, Mapping):
+            return obj
+        doc = obj.get("id", obj.get("title"))
+        doc = str(doc) if isinstance(doc, str | int) and not isinstance(doc, bool) else None
+
+        def err(reason: str, field: str) -> DataError:
+            return DataError(reason, source=source, line=line, doc=doc, field=field)
+
+        if "text" in obj and "sents" not in obj:
+            text = obj["text"]
+            if not isinstance(text, str):
+                raise err(f"text must be a string, got {type(text).__name__}", "text")
+            if not text.strip():
+                raise err("text is empty", "text")
+            rest = {k: v for k, v in obj.items() if k != "labels"}  # gold indices no longer apply
+            return {**rest, "entities": self.text_entities(text)}
+        if "sents" in obj:
+            sents = obj["sents"]
+            if not isinstance(sents, list) or not all(
+                isinstance(s, list) and all(isinstance(w, str) for w in s) for s in sents
+            ):
+                raise err("sents must be a list of lists of token strings", "sents")
+            rest = {k: v for k, v in obj.items() if k != "labels"}
+            return {**rest, "vertexSet": self.sentence_entities(sents)}
+        return obj
+
+
+def needs_entities(obj: Any, mode: str) -> bool:
+    """Whether ``--entities mode`` predicts the entities of ``obj``."""
+    if mode == "predict":
+        return True
+    if mode == "auto" and isinstance(obj, Mapping):
+        return "entities" not in obj and "vertexSet" not in obj
+    return False
