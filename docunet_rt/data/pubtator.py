@@ -21,19 +21,26 @@ Against the ``.data`` files: per document the same concepts (the ``-1`` entities
 same gold pairs; entities 3509/3430/3513, candidates 5653/5401/5619 (the ``.data`` files drop
 ``-1`` mentions and hypernym-filtered pairs); ``cross`` agrees on 99.7% of the shared pairs (the
 EoG files used another sentence splitter).
+
+Writing: :func:`format_pubtator` / :func:`write_pubtator` produce the same layout from a
+:class:`PubtatorDoc` (e.g. predicted mentions and CID pairs for the BioCreative V evaluation).
 """
 
 from __future__ import annotations
 
 import logging
+import operator
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 from .document import Candidate, DataError, Document, Label, ReadStats, skip_or_raise
 from .io import read_bytes
 from .text import text_to_document
 
-__all__ = ["read_pubtator"]
+__all__ = ["PubtatorDoc", "format_pubtator", "read_pubtator", "write_pubtator"]
 
 logger = logging.getLogger("docunet_rt")
 
@@ -176,3 +183,84 @@ def read_pubtator(
         block.append((ln, row))
     flush(block)
     return docs
+
+
+# Characters that end a line for some reader (str.splitlines) plus the field separator: each is
+# one code point, so replacing it by one space keeps every character offset valid.
+_BREAKERS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_TO_SPACE = str.maketrans(dict.fromkeys(_BREAKERS, " "))
+
+
+@dataclass
+class PubtatorDoc:
+    """One document to write in the PubTator format."""
+
+    pmid: str
+    title: str
+    abstract: str
+    # (start, end, text, type, concept id or "-1"): character offsets into title + " " + abstract
+    mentions: list[tuple[int, int, str, str, str]] = field(default_factory=list)
+    # (relation e.g. "CID", id1, id2)
+    relations: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _field(value: str, what: str, pmid: str) -> str:
+    """An identifier field: it cannot be repaired, so a tab or line break in it is an error."""
+    if value != value.translate(_TO_SPACE):
+        raise ValueError(f"PMID {pmid}: {what} {value!r} contains a tab or line break")
+    return value
+
+
+def format_pubtator(doc: PubtatorDoc) -> str:
+    """``doc`` as one PubTator block: ``PMID|t|title``, ``PMID|a|abstract``, one line
+    ``PMID<TAB>start<TAB>end<TAB>text<TAB>type<TAB>id`` per mention (sorted by start, then end;
+    ties keep their order), one line ``PMID<TAB>relation<TAB>id1<TAB>id2`` per relation (in the
+    given order), then the blank line that ends a document.
+
+    A tab or a line break (anything :meth:`str.splitlines` splits on, ``\\r`` included) in the
+    title, the abstract or a mention's text is replaced by one space: the length is unchanged,
+    so the offsets stay valid, and a mention's text is compared with the text slice after that
+    replacement. A concept id of ``None`` is written ``-1``.
+
+    Raises ValueError (naming the PMID and the mention) when a mention's span is not
+    ``0 <= start < end <= len(text)`` or its text differs from ``text[start:end]``, and when the
+    PMID (which may not hold ``|`` either), a type, an id or a relation field holds a tab or a
+    line break, which no replacement could make harmless.
+    """
+    pmid = _field(str(doc.pmid), "PMID", str(doc.pmid))
+    if not pmid or "|" in pmid:
+        raise ValueError(f"PMID {pmid!r} must be non-empty and may not contain '|'")
+    title = doc.title.translate(_TO_SPACE)
+    abstract = doc.abstract.translate(_TO_SPACE)
+    text = title + " " + abstract
+    rows: list[tuple[int, int, str]] = []
+    for m in doc.mentions:
+        start, end, mtext, mtype, cid = m
+        what = f"PMID {pmid}: mention {m!r}"
+        try:
+            start, end = operator.index(start), operator.index(end)
+        except TypeError:
+            raise ValueError(f"{what}: offsets must be integers") from None
+        if not 0 <= start < end <= len(text):
+            raise ValueError(f"{what}: span must satisfy 0 <= start < end <= {len(text)}")
+        mtext = mtext.translate(_TO_SPACE)
+        if text[start:end] != mtext:
+            raise ValueError(f"{what}: text differs from text[{start}:{end}] {text[start:end]!r}")
+        mtype = _field(mtype, "mention type", pmid)
+        cid = "-1" if cid is None else _field(cid, "concept id", pmid)
+        rows.append((start, end, f"{pmid}\t{start}\t{end}\t{mtext}\t{mtype}\t{cid}"))
+    rows.sort(key=lambda r: r[:2])  # stable: ties keep their order
+    lines = [f"{pmid}|t|{title}", f"{pmid}|a|{abstract}"] + [r[2] for r in rows]
+    for rel in doc.relations:
+        name, id1, id2 = (_field(x, "relation field", pmid) for x in rel)
+        lines.append(f"{pmid}\t{name}\t{id1}\t{id2}")
+    return "\n".join(lines) + "\n\n"
+
+
+def write_pubtator(docs: Iterable[PubtatorDoc], path: str | PathLike[str]) -> None:
+    """Write ``docs`` to ``path`` as a plain UTF-8 PubTator file (see :func:`format_pubtator`);
+    every document, the last included, ends with a blank line, as in the CDR release files.
+    Every document is formatted before the file is opened, so a ValueError leaves no partial
+    file behind."""
+    text = "".join(format_pubtator(doc) for doc in docs)
+    Path(path).write_bytes(text.encode("utf-8"))
