@@ -50,9 +50,9 @@ import orjson
 
 from .corpus import LineReader, as_jsonl, is_dash, open_corpus, read_corpus_lines, source_name
 from .data import DataError, Document, parse_line
-from .options import POOLS, ExtractOptions, check_choice
+from .options import OUTPUT_FORMATS, POOLS, ExtractOptions, check_choice
 from .runtime.extractor import Decoder, Extractor, Prepared
-from .runtime.results import ErrorRecord, Failure
+from .runtime.results import DocumentResult, ErrorRecord, Failure, pubtator_block
 
 __all__ = [
     "ExtractSummary",
@@ -171,8 +171,10 @@ class _Job:
         errors: _Path | IO[bytes] | None,
         strict: bool,
         progress: Callable[[ExtractSummary], None] | None,
+        output_format: str = "jsonl",
     ) -> None:
         self.ex, self.options, self.strict, self.progress = extractor, options, strict, progress
+        self.output_format = check_choice("output format", output_format, OUTPUT_FORMATS)
         self.decoder: Decoder = extractor.decoder(options)  # relation ids checked once
         self.t0, self.s, self.seen = time.perf_counter(), ExtractSummary(), set[str]()
         self.out_bytes = self.err_bytes = self.resumed_triples = self.windows = 0
@@ -182,6 +184,7 @@ class _Job:
             "model": extractor.fingerprint(),
             "options": options.to_dict(),
             "runtime": extractor.run_settings(options),  # provider, budget, merge, buckets
+            "output_format": output_format,
         }
         self.state: dict[str, Any] | None = None  # the resume state read from OUT.progress
         # ids of documents the model failed on: "seen" (a later duplicate is rejected) though
@@ -380,9 +383,18 @@ class _Job:
                     sl.error = _error_line(sl.line, docs[i].id, res.reason)
                     self.failed_ids.append(docs[i].id)
                     continue
-                sl.data = orjson.dumps(res.to_dict()) + b"\n"
+                try:
+                    sl.data = self.serialize(res)
+                except ValueError as e:  # a record the output format cannot hold
+                    sl.error = _error_line(sl.line, docs[i].id, str(e))
+                    continue
                 sl.triples = len(res.triples)
             cursor = self.emit(slots, cursor)
+
+    def serialize(self, res: DocumentResult) -> bytes:
+        if self.output_format == "pubtator":
+            return pubtator_block(res)
+        return orjson.dumps(res.to_dict()) + b"\n"
 
     def end_window(self) -> None:
         """A window is done: its lines are on disk, so record the boundary."""
@@ -460,6 +472,7 @@ def run_extraction(
     workers: int | None = None,
     pool: str = "thread",
     progress: Callable[[ExtractSummary], None] | None = None,
+    output_format: str = "jsonl",
 ) -> ExtractSummary:
     """Extract triples from every line of ``corpus`` into ``out`` (one JSON line per document, in
     input order); bad lines go to ``errors_path`` as ``{"line", "id", "error"}`` records.
@@ -478,6 +491,9 @@ def run_extraction(
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
+    if pool == "process" and workers and options.entities != "given":
+        raise ValueError("entity prediction runs in thread workers: use pool='thread'")
+    extractor.recognizer(options)  # no tagger for --entities predict: fail before OUT is touched
     refuse_overwriting_input(corpus, out, errors_path)
     fh = open_corpus(corpus)  # an unreadable corpus fails before OUT is touched
     job: _Job | None = None
@@ -485,7 +501,7 @@ def run_extraction(
     ahead_thread: threading.Thread | None = None
     stop = threading.Event()
     try:
-        job = _Job(out, extractor, options, errors_path, strict, progress)
+        job = _Job(out, extractor, options, errors_path, strict, progress, output_format)
         resuming = resume and job.read_state()
         src = source_name(corpus)
         reader = LineReader(as_jsonl(fh, src), src, options.max_record_bytes)

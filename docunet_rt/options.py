@@ -17,6 +17,10 @@ from typing import Any
 PRECISIONS = ("fp32", "fp16", "int8")  # ONNX graph variants in a MODEL_DIR
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # ONNX Runtime execution providers
 POOLS = ("thread", "process")  # parse/featurize workers of the streaming job
+# Where a record's entities come from: "given" (the input's entities/vertexSet), "predict" (the
+# MODEL_DIR's tagger, always), "auto" (predict where the record gives none).
+ENTITY_MODES = ("given", "predict", "auto")
+OUTPUT_FORMATS = ("jsonl", "pubtator")  # what `extract` writes (pubtator: BioCreative V format)
 # Padded encoder tokens per batch (windows × window length), for extraction, evaluation and the
 # benchmarks alike: 4096 measured faster and smaller than 8192 or 16384 on a 2-core CPU
 # (benchmarks/results/extract_batch_budget_docred200.json).
@@ -102,8 +106,10 @@ class ExtractOptions:
     max_doc_tokens: int | None = DEFAULT_MAX_DOC_TOKENS
     max_entities: int | None = DEFAULT_MAX_ENTITIES
     max_head_mb: int | None = DEFAULT_MAX_HEAD_MB
+    entities: str = "given"  # one of ENTITY_MODES
 
     def __post_init__(self) -> None:
+        check_choice("entities mode", self.entities, ENTITY_MODES)
         ms = self.min_score
         if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0.0 < ms < 1.0:
             raise ValueError(f"min_score must be between 0 and 1 (exclusive), got {ms!r}")

@@ -146,7 +146,7 @@ def test_no_module_is_over_600_lines():
 # ------------------------------------------------------------------------------------------------
 
 JOB_ONLY = {"corpus", "out", "extractor", "errors_path", "strict", "resume", "workers", "pool",
-            "progress"}  # fmt: skip
+            "progress", "output_format"}  # fmt: skip
 
 
 def params(fn) -> dict[str, inspect.Parameter]:

@@ -75,6 +75,12 @@ def export(
         callback=choice("exporter", EXPORTERS),
         help="|".join(EXPORTERS) + " (both pass parity; torchscript is faster).",
     ),
+    tagger: Path | None = typer.Option(
+        None,
+        "--tagger",
+        help="Entity tagger checkpoint (docunet-rt train-ner) to add, so the MODEL_DIR also "
+        "extracts from raw text (extract --entities predict|auto).",
+    ),
     verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Export a checkpoint to a self-contained ONNX model directory (graphs, tokenizer, model.json)."""
@@ -88,7 +94,7 @@ def export(
     result = run_guarded(
         needs_extra, export_model, ckpt_dir, out, precisions=precision, opset=opset,
         optimize=optimize, exporter=exporter, per_channel=per_channel, reduce_range=reduce_range,
-        weight_type=weight_type,
+        weight_type=weight_type, tagger=tagger,
     )  # fmt: skip
     for prec in result.precisions:
         files = result.files[prec]
@@ -96,6 +102,8 @@ def export(
         ok = result.cpu_runnable[prec]
         state = "runs on ORT CPU" if ok is True else f"checker ok, not runnable on ORT CPU ({ok})"
         console.print(f"  {prec}: {files['encoder']} + {files['head']} ({size:.1f} MiB), {state}")
+    if tagger is not None:
+        console.print(f"  tagger: {tagger} (entity recognition for raw text)")
     console.print(f"exported {ckpt_dir} to {out} in {result.seconds:.1f}s")
 
 

@@ -22,7 +22,9 @@ from ..options import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MIN_SCORE,
     DEVICES,
+    ENTITY_MODES,
     GPU_DEFAULT_MAX_TOKENS,
+    OUTPUT_FORMATS,
     PRECISIONS,
     ExtractOptions,
     parse_list,
@@ -142,6 +144,20 @@ def extract(
         help="Estimated head memory per batch; batches are split to fit and a document over it "
         f"is an error record (default {DEFAULT_MAX_HEAD_MB}).",
     ),
+    entities: str = typer.Option(
+        "given",
+        "--entities",
+        callback=choice("entities mode", ENTITY_MODES),
+        help="Where entities come from: given (the input's), predict (the MODEL_DIR's tagger "
+        "finds them in the text), auto (predict where a record gives none).",
+    ),
+    output_format: str = typer.Option(
+        "jsonl",
+        "--output-format",
+        callback=choice("output format", OUTPUT_FORMATS),
+        help="jsonl (one result per line), or pubtator (BioCreative V format: title/abstract, "
+        "mentions with offsets and ids, CID lines; plain-text records).",
+    ),
     resume: bool = flag(
         False, "--resume", help="Continue an interrupted run into OUT (uses OUT.progress)."
     ),
@@ -206,7 +222,8 @@ def extract(
     ray_opts = {"--address": address, "--actors": actors, "--gpus-per-actor": gpus_per_actor,
                 "--batch-docs": batch_docs}  # fmt: skip
     local_opts = {"--resume": resume or None, "--strict": strict or None, "--errors": errors,
-                  "--workers": workers}  # fmt: skip
+                  "--workers": workers,
+                  "--output-format": None if output_format == "jsonl" else output_format}  # fmt: skip
     if engine == "ray":
         if bad := [k for k, v in local_opts.items() if v is not None]:
             raise typer.BadParameter(
@@ -229,7 +246,7 @@ def extract(
     given = dict(min_score=min_score, top_k=top_k, relations=parse_list(relations),
                  max_tokens=max_tokens, batch_size=batch_size, max_record_bytes=max_record_bytes,
                  max_doc_tokens=max_doc_tokens, max_entities=max_entities,
-                 max_head_mb=max_head_mb)  # fmt: skip
+                 max_head_mb=max_head_mb, entities=entities)  # fmt: skip
     try:  # the one validation of the options (ExtractOptions.__post_init__)
         options = ExtractOptions(**{k: v for k, v in given.items() if v is not None})
     except ValueError as e:
@@ -285,6 +302,7 @@ def extract(
             s = run_extraction(
                 corpus, out_dest, ex, options, errors_path=err_dest, strict=strict,
                 resume=resume, workers=workers, progress=on_progress,
+                output_format=output_format,
             )  # fmt: skip
     except KeyboardInterrupt:
         done = f"after line {last[0].lines} ({last[0].docs} documents written)" if last else ""

@@ -15,6 +15,7 @@ from ..options import FORMATS, check_choice
 from .cdr import read_cdr
 from .docred import (
     document_to_docred,
+    load_line,
     parse_docred_record,
     parse_line,
     parse_record,
@@ -45,6 +46,7 @@ __all__ = [
     "load_relations",
     "open_binary",
     "parse_docred_record",
+    "load_line",
     "parse_line",
     "parse_record",
     "record_id",

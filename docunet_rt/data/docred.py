@@ -296,6 +296,12 @@ def parse_record(obj: Any, *, source: str | None = None, line: int | None = None
 def parse_line(raw: bytes, line: int, *, source: str | None = None) -> Document:
     """One JSONL line (UTF-8 bytes) → :class:`Document` via :func:`parse_record`; a
     :class:`DataError` naming the line (and field) if it is bad."""
+    return parse_record(load_line(raw, line, source=source), source=source, line=line)
+
+
+def load_line(raw: bytes, line: int, *, source: str | None = None) -> Any:
+    """One JSONL line (UTF-8 bytes) → its JSON value; a :class:`DataError` naming the line
+    when it is not UTF-8 or not JSON."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -306,7 +312,7 @@ def parse_line(raw: bytes, line: int, *, source: str | None = None) -> Document:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError as e:
         raise DataError(f"invalid JSON: {e}", source=source, line=line) from None
-    return parse_record(obj, source=source, line=line)
+    return obj
 
 
 def _read_jsonl(data: bytes, src: str, skip_bad: bool, stats: ReadStats | None) -> list[Document]:

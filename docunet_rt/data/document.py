@@ -95,6 +95,10 @@ class Document:
     candidates: list[Candidate] | None = None  # None = every ordered pair of distinct entities
     meta: Any = None  # copied through extraction untouched
     title: str = ""
+    text: str | None = None  # the raw text of a plain-text record (character spans index it)
+    # True when the entities were predicted by the tagger (``--entities predict|auto``), so the
+    # result lists them; False when the input gave them.
+    predicted_entities: bool = False
 
     @property
     def num_tokens(self) -> int:

@@ -215,6 +215,6 @@ def text_to_document(
                 id=kb_id,
             )
         )
-    doc = Document(id=doc_id, sentences=sentences, entities=ents, meta=meta)
+    doc = Document(id=doc_id, sentences=sentences, entities=ents, meta=meta, text=text)
     doc.validate(source=source, line=line)
     return doc

@@ -35,6 +35,7 @@ from ..runtime.model_dir import (
     GRAPH_NAMES,
     GRAPH_SIGNATURE,
     HEAD_INPUTS,
+    LEXICON_FILE,
     MERGE_FILE,
     describe,
     dynamic_axes,
@@ -104,7 +105,7 @@ def check_output_dir(model_dir: Path, ckpt_dir: Path) -> None:
     if model_dir.exists() and not model_dir.is_dir():
         raise FileExistsError(f"{model_dir} exists and is not a directory")
     if model_dir.is_dir() and not (model_dir / "model.json").is_file():
-        ours = ("model.json", "tokenizer.json", ".onnx", ".tmp")
+        ours = ("model.json", "tokenizer.json", LEXICON_FILE, ".onnx", ".tmp")
         foreign = sorted(p.name for p in model_dir.iterdir() if not p.name.endswith(ours))
         if foreign:
             raise FileExistsError(
@@ -289,6 +290,7 @@ def export_model(
     reduce_range: bool = True,
     weight_type: str = "qint8",
     max_tokens: int = 16384,
+    tagger: str | os.PathLike | None = None,
 ) -> ExportResult:
     """Export CKPT_DIR to MODEL_DIR with every requested precision variant.
 
@@ -296,6 +298,8 @@ def export_model(
     :func:`~docunet_rt.export.quantize.quantize_int8`); ``optimize`` applies the ORT transformer
     fusions that keep the attention output (:func:`~docunet_rt.export.quantize.optimize_fp32`)
     to the CPU variants fp32 and int8. ``max_tokens`` sizes the suggested TensorRT profiles.
+    ``tagger``: an entity-tagger checkpoint (``docunet-rt train-ner``) to add, with its lexicon,
+    so that the MODEL_DIR also runs on raw text (``export/tagger.py``).
     Every variant is checked with ``onnx.checker`` and run once on ORT CPU (fp32 must match
     PyTorch on the tracing batch to 1e-3).
     """
@@ -308,13 +312,18 @@ def export_model(
         )
     src, out = Path(ckpt_dir), Path(model_dir)
     check_output_dir(out, src)
+    if tagger is not None and not (Path(tagger) / "tagger.json").is_file():
+        raise ExportError(
+            f"--tagger {tagger} is not a tagger checkpoint (no tagger.json); make one with "
+            "`docunet-rt train-ner --train FILE --dev FILE --out NER_CKPT`"
+        )
     model, tok, meta = load_source(src)
     config: DocuNetConfig = model.config
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.json").unlink(missing_ok=True)  # a crash must not leave a stale description
-    for old in [*out.glob("*.onnx"), *out.glob("*.onnx.tmp")]:
-        old.unlink()
+    for old in [*out.glob("*.onnx"), *out.glob("*.onnx.tmp"), out / LEXICON_FILE]:
+        old.unlink(missing_ok=True)
     batch = trace_batch(config, tok)
     # Every variant derives from the plain fp32 graphs; fp16 (CUDA/TensorRT) never gets the
     # CPU-only contrib-op fusions of ``optimize``.
@@ -351,6 +360,14 @@ def export_model(
     for tmp in out.glob("*.onnx.tmp"):
         tmp.unlink()
     shutil.copyfile(src / "tokenizer.json", out / "tokenizer.json")
+    tagger_section = None
+    if tagger is not None:
+        from .tagger import export_tagger
+
+        tagger_section = export_tagger(
+            tagger, out, precs, opset=opset, re_tokenizer=out / "tokenizer.json",
+            per_channel=per_channel, reduce_range=reduce_range, weight_type=weight_type,
+        )  # fmt: skip
 
     # TensorRT targets: fp16 and the plain fp32 graphs (int8 and --optimize graphs are CPU-only)
     trt = [p for p in precs if p == "fp16" or (p == "fp32" and not optimize)]
@@ -382,7 +399,10 @@ def export_model(
         },
         tensorrt={**tensorrt_profiles(config, io, max_tokens), "ops_outside_parser_list": outside},
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        tagger=tagger_section,
     )  # fmt: skip
+    if tagger_section is not None:
+        description["sha256"].update(tagger_section["sha256"])
     write_model_json(out, description)
     seconds = time.perf_counter() - t_start
     logger.info("wrote %s (%s) in %.1fs", out, ", ".join(precs), seconds)

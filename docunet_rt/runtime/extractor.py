@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,7 +29,7 @@ import numpy as np
 
 from ..config import DocuNetConfig
 from ..corpus import TooLarge
-from ..data import DataError, Document, parse_line, parse_record
+from ..data import DataError, Document, load_line, parse_record
 from ..decode import decode, sigmoid
 from ..features import (
     DocFeatures,
@@ -38,6 +39,7 @@ from ..features import (
     head_bytes,
     plan_batches,
 )
+from ..ner.recognize import Recognizer, needs_entities
 from ..options import (
     DEFAULT_MAX_TOKENS,
     GPU_DEFAULT_MAX_TOKENS,
@@ -47,7 +49,7 @@ from ..options import (
 )
 from .graphs import OrtGraphs
 from .model_dir import ModelSpec
-from .results import DocumentResult, ErrorRecord, Failure, Triple, entity_ref
+from .results import DocumentResult, ErrorRecord, Failure, Triple, document_result, entity_ref
 from .sessions import CUDA, TENSORRT, SessionConfig
 
 logger = logging.getLogger("docunet_rt")
@@ -121,6 +123,30 @@ def size_error(
     return None
 
 
+NO_TAGGER = (
+    "no entities given, and the model has no entity tagger to find them (train one with "
+    "docunet-rt train-ner, export it with docunet-rt export --tagger), or give entities"
+)
+
+
+def parse_entities(
+    rec: bytes | Mapping[str, Any],
+    line: int,
+    mode: str = "given",
+    recognizer: Recognizer | None = None,
+) -> Document:
+    """One record (JSON bytes or a dict) → :class:`Document`, its entities predicted by
+    ``recognizer`` where ``mode`` (``options.ENTITY_MODES``) says so."""
+    obj = rec if isinstance(rec, Mapping) else load_line(rec, line)
+    if not needs_entities(obj, mode):
+        return parse_record(obj, line=line)
+    if recognizer is None:
+        raise DataError(NO_TAGGER, line=line, field="entities")
+    doc = parse_record(recognizer.annotate(obj, line=line), line=line)
+    doc.predicted_entities = True
+    return doc
+
+
 def _prepare_one(
     line: int,
     parse: Callable[[], Document],
@@ -158,15 +184,18 @@ def prepare_records(
     config: DocuNetConfig,
     options: ExtractOptions | None = None,
     buckets: ShapeBuckets | None = None,
+    recognizer: Recognizer | None = None,
 ) -> list[Prepared]:
     """Parse (JSON bytes/str or dict, format auto-detected) and featurize each record; records
-    over the bounds of ``options`` become errors, unparsed when their bytes are too many."""
+    over the bounds of ``options`` become errors, unparsed when their bytes are too many.
+    ``recognizer`` finds the entities of records that ``options.entities`` says to."""
     options = options or ExtractOptions()
     cap = options.max_record_bytes
+    mode = options.entities
     out = []
     for line, rec in records:
         if isinstance(rec, Mapping):
-            parse = functools.partial(parse_record, rec, line=line)
+            parse = functools.partial(parse_entities, rec, line, mode, recognizer)
         elif isinstance(rec, TooLarge):  # a corpus line the reader did not keep
             out.append(_too_big(line, int(rec), options))
             continue
@@ -175,7 +204,7 @@ def prepare_records(
             if cap is not None and len(raw) > cap:
                 out.append(_too_big(line, len(raw), options))
                 continue
-            parse = functools.partial(parse_line, raw, line)
+            parse = functools.partial(parse_entities, raw, line, mode, recognizer)
         out.append(_prepare_one(line, parse, tok, config, options, buckets))
     return out
 
@@ -186,9 +215,11 @@ def prepare_lines(
     config: DocuNetConfig,
     options: ExtractOptions | None = None,
     buckets: ShapeBuckets | None = None,
+    recognizer: Recognizer | None = None,
 ) -> list[Prepared]:
-    """``prepare_records`` for raw corpus lines (picklable with ``functools.partial``)."""
-    return prepare_records(chunk, tok, config, options, buckets)
+    """``prepare_records`` for raw corpus lines (picklable with ``functools.partial`` when
+    ``recognizer`` is None: entity prediction runs in threads, not processes)."""
+    return prepare_records(chunk, tok, config, options, buckets, recognizer)
 
 
 class Extractor:
@@ -223,6 +254,7 @@ class Extractor:
         cuda = tuple(sorted((cuda_options or {}).items()))
         sessions = SessionConfig(device, threads, precision, trt_cache_dir, verbose, cuda)
         self.spec: ModelSpec | None = ModelSpec.load(model_dir)
+        self._sessions = sessions
         enc_path, head_path = self.spec.graph_files(precision)
         if verify:
             self.spec.verify(precision)
@@ -236,19 +268,28 @@ class Extractor:
 
     @classmethod
     def from_backend(
-        cls, backend: Backend, config: DocuNetConfig, tok: TokenizerInfo, *, precision: str = "fp32"
+        cls,
+        backend: Backend,
+        config: DocuNetConfig,
+        tok: TokenizerInfo,
+        *,
+        precision: str = "fp32",
+        recognizer: Recognizer | None = None,
     ) -> Extractor:
         """An Extractor over another backend (the PyTorch model, a test stub): everything but
-        the batch runner is the same code."""
+        the batch runner is the same code. ``recognizer``: the entity tagger, if any."""
         ex = cls.__new__(cls)
         ex.spec = None
         ex._setup(backend, config, tok, precision)
+        ex._recognizer = recognizer
         return ex
 
     def _setup(
         self, backend: Backend, config: DocuNetConfig, tok: TokenizerInfo, precision: str
     ) -> None:
         self.backend, self.config, self.tok, self.precision = backend, config, tok, precision
+        self._recognizer: Recognizer | None = None
+        self._recognizer_lock = threading.Lock()
         self.relations = list(config.relations)
         self.relation_names = dict(config.relation_names)
         self._order = {r: i for i, r in enumerate(self.relations)}
@@ -273,7 +314,14 @@ class Extractor:
             "max_tokens": self.budget(options),
             "merge": getattr(self.backend, "merge_mode", None),
             "buckets": None if buckets is None else [list(buckets.entities), buckets.positions],
+            "tagger": self._tagger_fingerprint(options),
         }
+
+    def _tagger_fingerprint(self, options: ExtractOptions) -> str | None:
+        if options.entities == "given" or self.spec is None or self.spec.tagger is None:
+            return None
+        files = self.spec.tagger.get("graphs", {})
+        return self.spec.sha256.get(files.get(self.precision, ""))
 
     @property
     def provider(self) -> str:
@@ -303,9 +351,41 @@ class Extractor:
         """``prepare_lines`` bound to this model and ``options``, for a worker pool: picklable,
         and with a GIL-releasing tokenizer for ``pool="thread"``."""
         tok = self.tok.for_threads() if pool == "thread" else self.tok
+        recognizer = self.recognizer(options)
         return functools.partial(
-            prepare_lines, tok=tok, config=self.config, options=options, buckets=self.buckets
-        )
+            prepare_lines, tok=tok, config=self.config, options=options, buckets=self.buckets,
+            recognizer=recognizer,
+        )  # fmt: skip
+
+    @property
+    def has_tagger(self) -> bool:
+        if self.spec is not None:
+            return self.spec.tagger is not None
+        return self._recognizer is not None
+
+    def recognizer(self, options: ExtractOptions) -> Recognizer | None:
+        """The entity tagger ``options.entities`` needs (its session made on first use), or
+        None (``given``; ``auto`` without a tagger). ``predict`` without a tagger is a
+        ``ModelDirError`` naming the commands that make one."""
+        if options.entities == "given":
+            return None
+        with self._recognizer_lock:
+            if self._recognizer is None and self.spec is not None:
+                if self.spec.tagger is None and options.entities == "auto":
+                    return None
+                self._recognizer = self._load_recognizer(options)
+            if self._recognizer is None and options.entities == "predict":
+                raise ValueError(NO_TAGGER)
+            return self._recognizer
+
+    def _load_recognizer(self, options: ExtractOptions) -> Recognizer:
+        from .graphs import load_recognizer
+
+        assert self.spec is not None
+        return load_recognizer(
+            self.spec, self.precision, self._sessions,
+            max_tokens=self.budget(options), max_wordpieces=options.max_doc_tokens,
+        )  # fmt: skip
 
     def budget(self, options: ExtractOptions) -> int:
         """Padded encoder tokens per batch: the option, else the device's default."""
@@ -393,7 +473,7 @@ class Extractor:
                 )
             )
         triples.sort(key=lambda x: (x.head.index, x.tail.index, self._order[x.relation]))
-        return DocumentResult(id=doc.id, triples=triples, meta=doc.meta)
+        return document_result(doc, triples)
 
     def infer(
         self,
@@ -410,7 +490,7 @@ class Extractor:
         decoder = decoder or self.decoder(options)
         empty = [i for i, f in enumerate(feats) if len(f.pairs) == 0]
         if empty:
-            yield [(i, DocumentResult(docs[i].id, [], docs[i].meta)) for i in empty]
+            yield [(i, document_result(docs[i], [])) for i in empty]
         todo = [i for i, f in enumerate(feats) if len(f.pairs)]
         if not todo:
             return
@@ -456,9 +536,12 @@ class Extractor:
         ``DataError`` naming the record and field)."""
         options = options or ExtractOptions()
         decoder = self.decoder(options)
+        recognizer = self.recognizer(options)
         chunk: list[Document] = []
         for n, d in enumerate(docs, 1):
-            chunk.append(d if isinstance(d, Document) else parse_record(d, line=n))
+            if not isinstance(d, Document):
+                d = parse_entities(d, n, options.entities, recognizer)
+            chunk.append(d)
             if len(chunk) >= options.sort_window:
                 yield from self._extract_chunk(chunk, options, decoder, progress)
                 chunk = []
@@ -498,7 +581,8 @@ class Extractor:
             yield from self._records_chunk(chunk, options, decoder)
 
     def _records_chunk(self, chunk, options, decoder) -> Iterator[DocumentResult | ErrorRecord]:
-        items = prepare_records(chunk, self.tok, self.config, options, self.buckets)
+        recognizer = self.recognizer(options)
+        items = prepare_records(chunk, self.tok, self.config, options, self.buckets, recognizer)
         good = [k for k, p in enumerate(items) if p.error is None]
         out: list[DocumentResult | ErrorRecord | None] = [
             ErrorRecord(p.line, p.id, p.error) if p.error is not None else None for p in items

@@ -23,8 +23,18 @@ import numpy as np
 
 from ..config import DocuNetConfig
 from ..features import Batch, DocFeatures, ShapeBuckets, TokenizerInfo, collate
+from ..grouping import Lexicon
+from ..ner.recognize import Recognizer, load_lexicon
+from ..ner.tagging import TaggerConfig
 from .merge import merge_windows
-from .model_dir import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_OUTPUTS, MERGE_INPUTS
+from .model_dir import (
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+    HEAD_OUTPUTS,
+    MERGE_INPUTS,
+    TAGGER_OUTPUTS,
+    ModelSpec,
+)
 from .sessions import CPU, CUDA, TENSORRT, SessionConfig, make_session
 
 # TensorRT engines are built for the profile shapes in model.json (batches of <= 8 documents)
@@ -171,3 +181,42 @@ class OrtGraphs:
         """Profile trace file of the encoder and the head (sessions made with
         ``profile_prefix``; the merge graph is not profiled)."""
         return {"encoder": self.encoder.end_profiling(), "head": self.head.end_profiling()}
+
+
+class OrtTagFn:
+    """The entity tagger graph (``tagger.<precision>.onnx``) as the tag function of
+    ``ner.recognize.Recognizer``: windows (W, L) → tag logits (W, L, tags)."""
+
+    def __init__(self, path: str | os.PathLike, sessions: SessionConfig) -> None:
+        self.session = make_session(path, sessions)
+        self.seconds = 0.0  # time spent in the graph, accumulated (threads add up)
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask}
+        out = self.session.run(list(TAGGER_OUTPUTS), feed)[0]
+        self.seconds += time.perf_counter() - t0
+        return out
+
+
+def load_recognizer(
+    spec: ModelSpec,
+    precision: str,
+    sessions: SessionConfig,
+    *,
+    max_tokens: int,
+    max_wordpieces: int | None,
+) -> Recognizer:
+    """The MODEL_DIR's entity tagger (graph, tokenizer, lexicon) as a ``Recognizer``;
+    ``ModelDirError`` naming the commands that make one when it has none."""
+    from tokenizers import Tokenizer
+
+    path = spec.tagger_file(precision)
+    t = spec.tagger or {}
+    tok_file = spec.path / t.get("tokenizer", "tokenizer.json")
+    tok = TokenizerInfo.from_tokenizer(Tokenizer.from_file(str(tok_file))).for_threads()
+    lexicon = load_lexicon(spec.path / t["lexicon"]) if t.get("lexicon") else Lexicon()
+    return Recognizer(
+        OrtTagFn(path, sessions), tok, TaggerConfig.from_dict(t["config"]), lexicon,
+        max_tokens=max_tokens, max_wordpieces=max_wordpieces,
+    )  # fmt: skip

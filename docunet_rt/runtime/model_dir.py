@@ -7,6 +7,8 @@ MODEL_DIR::
     encoder.<precision>.onnx   windows → hidden (W, L, H), attention rows (W, heads, R, L)
     merge.onnx                 window outputs → document tensors (no weights; every precision)
     head.<precision>.onnx      merged document tensors → pair logits (Q, labels)
+    tagger.<precision>.onnx    (optional) windows → BIO tag logits (W, L, tags), for raw text
+    lexicon.json               (optional) surface form → concept id, for the tagger's mentions
 
 Graph names, dtypes and dynamic axes (``GRAPH_IO``) are defined here once: the exporter traces
 with them, ``model.json`` records them, the runtime feeds and reads them.
@@ -54,6 +56,11 @@ GRAPH_IO: dict[str, dict[str, tuple[str, str]]] = {
         "doc_hidden": ("float32", "B T hidden"),
         "mention_att": ("float32", "B P heads T"),
     },
+    "tagger": {
+        "input_ids": ("int64", "W L"),
+        "attention_mask": ("int64", "W L"),
+        "tag_logits": ("float32", "W L tags"),
+    },
     "head": {
         "hidden": ("float32", "B T hidden"),
         "mention_att": ("float32", "B P heads T"),
@@ -89,6 +96,10 @@ HEAD_INPUTS = (
     "pair_index",
 )
 HEAD_OUTPUTS = ("logits",)
+TAGGER_INPUTS = ("input_ids", "attention_mask")
+TAGGER_OUTPUTS = ("tag_logits",)
+TAGGER_GRAPH = "tagger"  # tagger.<precision>.onnx, described in model.json's "tagger" section
+LEXICON_FILE = "lexicon.json"
 GRAPH_SIGNATURE = {
     "encoder": (ENCODER_INPUTS, ENCODER_OUTPUTS),
     "merge": (MERGE_INPUTS, MERGE_OUTPUTS),
@@ -105,6 +116,7 @@ DIM_MEANING = {
     "M": "mentions per entity (padded)",
     "Q": "scored entity pairs in the batch",
     "K": "(window, mention) incidences: a mention start inside a window",
+    "tags": "tagger labels: O, then B-type and I-type per entity type (model.json tagger.labels)",
 }
 
 
@@ -255,6 +267,32 @@ class ModelSpec:
         name = self.meta.get("merge")
         return self.path / name if name and (self.path / name).is_file() else None
 
+    @property
+    def tagger(self) -> dict[str, Any] | None:
+        """model.json's "tagger" section (config, labels, graphs, lexicon), or None."""
+        return self.meta.get("tagger") or None
+
+    def tagger_file(self, precision: str) -> Path:
+        """The tagger graph of one precision variant; ModelDirError with the command that
+        makes one when the MODEL_DIR has no tagger."""
+        t = self.tagger
+        if t is None:
+            raise ModelDirError(
+                f"{self.path} has no entity tagger, so it cannot find entities in raw text; "
+                "train one with `docunet-rt train-ner --train FILE --dev FILE --out NER_CKPT` "
+                "and export both with `docunet-rt export CKPT -o MODEL_DIR --tagger NER_CKPT` "
+                "(or give the entities and use --entities given)"
+            )
+        if precision not in t["graphs"]:
+            have = ", ".join(sorted(t["graphs"])) or "none"
+            raise ModelDirError(
+                f"{self.path} has no {precision!r} tagger; tagger variants present: {have}"
+            )
+        f = self.path / t["graphs"][precision]
+        if not f.is_file():
+            raise ModelDirError(f"{f} is listed in model.json but missing")
+        return f
+
     def graph_files(self, precision: str) -> tuple[Path, Path]:
         """(encoder, head) files of one precision variant; ModelDirError naming the variants
         present when it is missing."""
@@ -274,7 +312,9 @@ class ModelSpec:
     def verify(self, precision: str) -> None:
         """Check the graphs' sha256 against model.json (a truncated copy fails loudly)."""
         merge = [self.merge_path] if self.merge_path else []
-        for x in [*self.graph_files(precision), *merge]:
+        t = self.tagger
+        tagger = [self.tagger_file(precision)] if t and precision in t["graphs"] else []
+        for x in [*self.graph_files(precision), *merge, *tagger]:
             want = self.sha256.get(x.name)
             if want and file_sha256(x) != want:
                 raise ModelDirError(f"{x} does not match the sha256 in model.json (corrupt copy?)")

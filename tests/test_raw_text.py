@@ -1,0 +1,207 @@
+"""Raw text in, triples out: a tiny tagger trained on synthetic documents and a tiny RE model,
+exported into one MODEL_DIR and run by the torch-free runtime (`extract --entities …`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _extract_fixtures import VOCAB  # noqa: E402
+
+PEOPLE, CITIES, FIRMS = ["alice", "bob", "carol", "dave"], ["paris", "london", "berlin"], [
+    "acme", "globex", "initech"
+]  # fmt: skip
+TEXT = "alice was born in paris . bob founded acme near london ."
+EXPECTED = {("alice", "PER"), ("paris", "LOC"), ("bob", "PER"), ("acme", "ORG"), ("london", "LOC")}
+
+
+def _doc(i: int) -> dict:
+    p, q = PEOPLE[i % 4], PEOPLE[(i + 1) % 4]
+    c, f, d = CITIES[i % 3], FIRMS[i % 3], CITIES[(i + 1) % 3]
+    sents = [
+        [p, "was", "born", "in", c, "."],
+        [q, "founded", f, "near", d, "."],
+        [p, "is", "in", c],
+    ]
+    vs = [
+        [{"name": p, "sent_id": 0, "pos": [0, 1], "type": "PER"},
+         {"name": p, "sent_id": 2, "pos": [0, 1], "type": "PER"}],
+        [{"name": c, "sent_id": 0, "pos": [4, 5], "type": "LOC"},
+         {"name": c, "sent_id": 2, "pos": [3, 4], "type": "LOC"}],
+        [{"name": q, "sent_id": 1, "pos": [0, 1], "type": "PER"}],
+        [{"name": f, "sent_id": 1, "pos": [2, 3], "type": "ORG"}],
+        [{"name": d, "sent_id": 1, "pos": [4, 5], "type": "LOC"}],
+    ]  # fmt: skip
+    return {"title": f"t{i}", "sents": sents, "vertexSet": vs, "labels": []}
+
+
+@pytest.fixture(scope="module")
+def raw_model(tmp_path_factory) -> Path:
+    """MODEL_DIR = tiny random RE model + a tiny tagger overfitted on synthetic documents."""
+    pytest.importorskip("transformers")
+    from _extract_fixtures import build_model_dir
+    from conftest import tiny_encoder, tiny_tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    from docunet_rt.export import export_model
+    from docunet_rt.ner.train import NerTrainOptions, train_ner
+
+    tmp = tmp_path_factory.mktemp("raw")
+    enc = tmp / "enc"
+    tiny_encoder(seed=3, dropout=0.0, vocab_size=len(VOCAB)).save_pretrained(enc)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tiny_tokenizer(VOCAB, pair=True), cls_token="[CLS]", sep_token="[SEP]",
+        pad_token="[PAD]", unk_token="[UNK]",
+    ).save_pretrained(enc)  # fmt: skip
+    data = tmp / "train.json"
+    empty = {
+        "title": "e",
+        "sents": [["the", "city", "was", "near", "the", "river", "."], ["the", "the", "the", "."]],
+        "vertexSet": [],
+        "labels": [],
+    }
+    data.write_text(json.dumps([_doc(i) for i in range(6)] + [empty]))
+    res = train_ner(NerTrainOptions(
+        train=[str(data)], dev=str(data), out=str(tmp / "ner"), encoder=str(enc), epochs=40,
+        batch_size=2, lr_encoder=2e-3, lr_head=2e-2, warmup=0.05, threads=1,
+    ))  # fmt: skip
+    assert res["best_dev_f1"] == 1.0, res
+    build_model_dir(tmp)  # tmp/ckpt (RE) and tmp/model (without a tagger)
+    export_model(tmp / "ckpt", tmp / "model_raw", precisions="fp32,int8", tagger=tmp / "ner")
+    return tmp / "model_raw"
+
+
+def _extract(model: Path, records: list, tmp: Path, *args: str):
+    from _extract_fixtures import cli_app
+
+    corpus = tmp / "c.jsonl"
+    corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    out = tmp / "o.txt"
+    r = CliRunner().invoke(
+        cli_app(), ["extract", str(corpus), "-o", str(out), "--model", str(model), *args]
+    )
+    return r, out
+
+
+def test_model_json_describes_the_tagger(raw_model):
+    meta = json.loads((raw_model / "model.json").read_text())
+    t = meta["tagger"]
+    assert t["labels"] == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    assert set(t["graphs"]) == {"fp32", "int8"} and t["cpu_runnable"]["int8"] is True
+    assert t["io"]["tag_logits"]["shape"] == ["W", "L", "tags"]
+    for f in t["graphs"].values():
+        assert meta["sha256"][f] == t["sha256"][f]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_raw_text_in_triples_out(raw_model, tmp_path, precision):
+    recs = [{"id": "x", "text": TEXT}, {"id": "y", "text": "the the the ."}]
+    r, out = _extract(raw_model, recs, tmp_path, "--entities", "predict", "--precision", precision)
+    assert r.exit_code == 0, r.output
+    x, y = (orjson.loads(line) for line in out.read_bytes().splitlines())
+    found = {(TEXT[s:e], ent["type"]) for ent in x["entities"] for s, e in ent["spans"]}
+    assert found == EXPECTED
+    assert y == {"id": "y", "triples": [], "entities": []}  # nothing recognisable: no error
+    for t in x["triples"]:  # triples name predicted entities, with their character spans
+        for arg in (t["head"], t["tail"]):
+            assert arg == x["entities"][arg["index"]]
+
+
+def test_tokenised_records_get_positions(raw_model):
+    from docunet_rt.options import ExtractOptions
+    from docunet_rt.runtime import Extractor
+
+    ex = Extractor(raw_model, device="cpu")
+    doc = _doc(0)
+    rec = {"id": "z", "sents": doc["sents"], "labels": [{"h": 0, "t": 1, "r": "P1"}]}
+    (res,) = ex.extract_records([(1, rec)], ExtractOptions(entities="predict"))
+    got = sorted((tuple(p), e.type) for e in res.entities for p in e.positions)
+    want = sorted((m["sent_id"], *m["pos"]) and ((m["sent_id"], *m["pos"]), m["type"])
+                  for v in doc["vertexSet"] for m in v)  # fmt: skip
+    assert got == want
+    # entities grouped by name: alice's two mentions are one entity
+    assert sorted(len(e.positions) for e in res.entities) == [1, 1, 1, 2, 2]
+
+
+def test_auto_predicts_only_where_no_entities_are_given(raw_model, tmp_path):
+    given = {"id": "g", "text": TEXT, "entities": [{"mentions": [{"start": 0, "end": 5}],
+                                                   "type": "PER"}]}  # fmt: skip
+    r, out = _extract(raw_model, [given, {"id": "p", "text": TEXT}], tmp_path, "--entities", "auto")
+    assert r.exit_code == 0, r.output
+    g, p = (orjson.loads(line) for line in out.read_bytes().splitlines())
+    assert "entities" not in g  # the input's entities, not written back
+    assert len(p["entities"]) == 5
+
+
+def test_bad_records_are_error_records_and_the_run_goes_on(raw_model, tmp_path):
+    recs = [{"id": "a", "text": ""}, {"id": "b", "text": 7}, {"id": "c", "text": TEXT}]
+    r, out = _extract(raw_model, recs, tmp_path, "--entities", "predict")
+    assert r.exit_code == 3, r.output
+    errs = [orjson.loads(x) for x in (tmp_path / "o.txt.errors.jsonl").read_bytes().splitlines()]
+    assert [(e["line"], e["id"]) for e in errs] == [(1, "a"), (2, "b")]
+    assert all(e["error"].startswith("text:") for e in errs)
+    assert [orjson.loads(x)["id"] for x in out.read_bytes().splitlines()] == ["c"]
+
+
+def test_invalid_utf8_is_an_error_record(raw_model, tmp_path):
+    from _extract_fixtures import cli_app
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_bytes(
+        b'{"id": "a", "text": "caf\xe9"}\n' + orjson.dumps({"id": "b", "text": TEXT})
+    )
+    out = tmp_path / "o.jsonl"
+    r = CliRunner().invoke(cli_app(), ["extract", str(corpus), "-o", str(out), "--model",
+                                       str(raw_model), "--entities", "predict"])  # fmt: skip
+    assert r.exit_code == 3
+    (err,) = [orjson.loads(x) for x in Path(str(out) + ".errors.jsonl").read_bytes().splitlines()]
+    assert err["line"] == 1 and "UTF-8" in err["error"]
+
+
+def test_a_model_without_tagger_fails_at_start_with_the_commands(raw_model, tmp_path):
+    plain = raw_model.parent / "model"
+    r, out = _extract(plain, [{"id": "a", "text": TEXT}], tmp_path, "--entities", "predict")
+    assert r.exit_code == 1
+    assert "docunet-rt train-ner" in r.stderr and "--tagger" in r.stderr
+    assert not out.exists()
+    # auto without a tagger: records without entities are error records naming the way out
+    r, out = _extract(plain, [{"id": "a", "text": TEXT}], tmp_path, "--entities", "auto")
+    assert r.exit_code == 3
+    assert "train-ner" in (tmp_path / "o.txt.errors.jsonl").read_text()
+
+
+def test_pubtator_output_round_trips_through_the_reader(raw_model, tmp_path):
+    from docunet_rt.data.pubtator import read_pubtator
+
+    recs = [{"id": "123", "title": "alice was born in paris .", "text": TEXT}]
+    r, out = _extract(raw_model, recs, tmp_path, "--entities", "predict", "--output-format",
+                      "pubtator")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert text.startswith("123|t|alice was born in paris .\n123|a|bob founded")
+    (doc,) = read_pubtator(out)
+    got = {(m.name, e.type) for e in doc.entities for m in e.mentions}
+    assert got == EXPECTED
+    assert all(m.span is not None for e in doc.entities for m in e.mentions)
+
+
+def test_raw_text_extraction_never_imports_torch(raw_model, tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_bytes(orjson.dumps({"id": "x", "text": TEXT}) + b"\n")
+    code = (
+        "import sys; from docunet_rt.runtime import Extractor, ExtractOptions;"
+        f"ex = Extractor({str(raw_model)!r}, device='cpu');"
+        "res = list(ex.extract([{'id': 'x', 'text': " + repr(TEXT) + "}],"
+        " ExtractOptions(entities='predict')));"
+        "print(len(res[0].entities), 'torch' in sys.modules)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["5", "False"]
