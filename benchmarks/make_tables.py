@@ -36,6 +36,7 @@ def load_results(folder: Path) -> dict[str, list[tuple[str, Any]]]:
         "extract": [],
         "export": [],
         "demo": [],
+        "e2e": [],
     }
     for f in sorted(folder.glob("*.json")):
         try:
@@ -112,6 +113,33 @@ def extract_table(rows: list[tuple[str, Any]]) -> list[str]:
     return markdown_table(header, cells)
 
 
+def e2e_table(rows: list[tuple[str, Any]]) -> list[str]:
+    """Raw text in, triples out (benchmarks/e2e_eval.py): F1 of each stage, and speed."""
+    header = ["run", "task", "docs", "mention F1", "concept / cluster F1", "relation F1 e2e",
+              "relation F1 gold entities", "e2e / gold", "raw-text docs/s / gold docs/s"]  # fmt: skip
+    cells = []
+    for name, r in rows:
+        sp = r["speed"]
+        if r["task"] == "cdr":
+            mid, e2e, gold = r["concepts"], r["cid_end_to_end"], r["cid_gold_entities"]
+            e2e_s = f"CID {_f(e2e['f1'] * 100, '.1f')}"
+        else:
+            mid, e2e, gold = (
+                r["entity_clusters"],
+                r["relations_strict"],
+                r["relations_gold_entities"],
+            )
+            e2e_s = (f"strict {_f(e2e['f1'] * 100, '.1f')}, relaxed "
+                     f"{_f(r['relations_relaxed']['f1'] * 100, '.1f')}")  # fmt: skip
+        ratio = e2e["f1"] / gold["f1"] if gold["f1"] else None
+        speed = (f"{_f(sp['raw_over_gold'], '.2f')} ({_f(sp['raw_text_docs_per_s'], '.2f')} / "
+                 f"{_f(sp['gold_entities_docs_per_s'], '.2f')})")  # fmt: skip
+        cells.append([name, r["task"], r["documents"], _f(r["mentions"]["f1"] * 100, ".1f"),
+                      _f(mid["f1"] * 100, ".1f"), e2e_s, _f(gold["f1"] * 100, ".1f"),
+                      _f(ratio, ".2f"), speed])  # fmt: skip
+    return markdown_table(header, cells)
+
+
 def export_table(rows: list[tuple[str, Any]]) -> list[str]:
     header = ["run", "documents", "fp32 max abs Δlogit (data / synthetic)",
               "fp32 triples identical", "int8 triple agreement", "F1 torch / ORT fp32 / ORT int8",
@@ -171,6 +199,9 @@ def render(
         lines += [*extract_table(kinds["extract"]), ""]
     if kinds["training"]:
         lines += ["### Training", "", *training_table(kinds["training"]), ""]
+    if kinds["e2e"]:
+        lines += ["### Raw text in, triples out (entities predicted; F1 in points)", ""]
+        lines += [*e2e_table(kinds["e2e"]), ""]
     if kinds["export"]:
         lines += ["### Export: parity and int8 accuracy", ""]
         lines += [*export_table(kinds["export"]), ""]

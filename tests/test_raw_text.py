@@ -205,3 +205,30 @@ def test_raw_text_extraction_never_imports_torch(raw_model, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["5", "False"]
+
+
+def test_pubtator_block_writes_cid_lines_chemical_to_disease_only():
+    from docunet_rt.data.pubtator import read_pubtator
+    from docunet_rt.runtime.results import DocumentResult, EntityRef, Triple, pubtator_block
+
+    text = "Aspirin caused bleeding. Bleeding and aspirin."
+    chem = EntityRef(0, "Aspirin", "Chemical", "D001241", [[0, 7], [38, 45]])
+    dis = EntityRef(1, "bleeding", "Disease", "D006470", [[15, 23], [25, 33]])
+    odd = EntityRef(2, "caused", "Disease", None, [[8, 14]])
+    triples = [Triple(chem, dis, "CID", "CID", 0.9), Triple(dis, chem, "CID", "CID", 0.8),
+               Triple(chem, odd, "CID", "CID", 0.7)]  # fmt: skip
+    res = DocumentResult(
+        "9", triples, None, [chem, dis, odd], True, text, "Aspirin caused bleeding."
+    )
+    block = pubtator_block(res).decode()
+    cid = [x for x in block.splitlines() if "\tCID\t" in x]
+    assert cid == ["9\tCID\tD001241\tD006470"]  # the reversed and the unlinked pair are left out
+    assert "9\t8\t14\tcaused\tDisease\t-1" in block
+    path = Path(__import__("tempfile").mkdtemp()) / "p.txt"
+    path.write_text(block)
+    (doc,) = read_pubtator(path)
+    assert doc.title == "Aspirin caused bleeding." and len(doc.labels) == 1
+    no_title = DocumentResult("9", [], None, [chem], True, text, "")
+    assert (
+        pubtator_block(no_title).decode().splitlines()[2] == "9\t1\t8\tAspirin\tChemical\tD001241"
+    )

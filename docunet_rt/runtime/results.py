@@ -119,10 +119,18 @@ def document_result(doc: Document, triples: list[Triple]) -> DocumentResult:
     )
 
 
+def _pubtator_pair(t: Triple) -> bool:
+    """A ``CID`` line reads "chemical-id disease-id": a CID triple is written only with a
+    Chemical head and a Disease tail (the CDR model scores every ordered pair of predicted
+    entities, but learned only Chemical → Disease); other relations are written as they are."""
+    return t.relation != "CID" or (t.head.type == "Chemical" and t.tail.type == "Disease")
+
+
 def pubtator_block(res: DocumentResult) -> bytes:
     """``res`` in the PubTator format of the BioCreative V CDR task: title and abstract lines,
     a line per mention (offsets, text, type, concept id or -1) and per relation between two
-    entities with concept ids (``PMID CID chemical-id disease-id``). The record's ``title``
+    entities with concept ids (``PMID CID chemical-id disease-id``; see ``_pubtator_pair``).
+    The record's ``title``
     is the title when the text starts with it; otherwise the title line is empty and the text
     is the abstract. ValueError for a result without text (tokenised input)."""
     if res.text is None:
@@ -141,7 +149,8 @@ def pubtator_block(res: DocumentResult) -> bytes:
         for s, e in ent.spans or []
     ]
     rels = list(dict.fromkeys(
-        (t.relation, t.head.id, t.tail.id) for t in res.triples if t.head.id and t.tail.id
+        (t.relation, t.head.id, t.tail.id) for t in res.triples
+        if t.head.id and t.tail.id and _pubtator_pair(t)
     ))  # fmt: skip
     doc = PubtatorDoc(res.id, title, abstract, sorted(mentions), rels)
     return format_pubtator(doc).encode("utf-8")
