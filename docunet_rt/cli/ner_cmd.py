@@ -4,7 +4,6 @@ epoch on dev mention F1."""
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -12,55 +11,11 @@ import typer
 
 from ..options import FORMATS, TRAIN_DEVICES
 from .common import EXIT_INTERRUPTED, choice, console, fail, flag, run_guarded, setup_logging
-from .train_cmd import missing_extra
+from .train_cmd import missing_extra, report_interrupt
 
 # How predicted mentions become entities (``ner.tagging.GROUPINGS`` plus "auto"; written out
 # here so that importing the CLI stays free of numpy).
 GROUPINGS = ("auto", "name", "concept")
-
-
-def command_line(ctx: typer.Context, resume: bool) -> str:
-    """This ``docunet-rt train-ner`` invocation as a shell command (the options given on the
-    command line, quoted; a repeated option once per value), with ``--resume`` when ``resume``."""
-    words = ["docunet-rt", "train-ner"]
-    for param in ctx.command.params:
-        if param.param_type_name != "option" or param.name in (None, "resume"):
-            continue
-        source = ctx.get_parameter_source(param.name)
-        if source is None or source.name == "DEFAULT":
-            continue
-        value: Any = ctx.params.get(param.name)
-        name = next((o for o in param.opts if o.startswith("--")), param.opts[0])
-        if getattr(param, "is_flag", False):
-            if value:
-                words.append(name)
-        elif isinstance(value, list | tuple):
-            for v in value:
-                words += [name, str(v)]
-        elif value is not None:
-            words += [name, str(value)]
-    if resume:
-        words.append("--resume")
-    return shlex.join(words)
-
-
-def report_interrupt(ctx: typer.Context, out: Path) -> None:
-    """After Ctrl-C: one line saying how far the run got and the command that continues it."""
-    from ..train import last_finished_epoch
-
-    state = last_finished_epoch(out)
-    if state is None:
-        msg = (
-            "interrupted before the first epoch finished (nothing to resume); start again with: "
-            + command_line(ctx, resume=False)
-        )
-    else:
-        of = f" of {state['epochs']}" if state.get("epochs") else ""
-        msg = (
-            f"interrupted (last finished epoch: {state['epoch']}{of}, saved in {out}); "
-            f"resume with: {command_line(ctx, resume=True)}"
-        )
-    console.print(msg, markup=False, highlight=False, soft_wrap=True)
 
 
 def best_record(out: Path) -> dict[str, Any]:

@@ -24,9 +24,10 @@ def missing_extra(e: ImportError) -> str | None:
 
 
 def command_line(ctx: typer.Context, resume: bool) -> str:
-    """This ``docunet-rt train`` invocation as a shell command (the options given on the
-    command line, quoted), with ``--resume`` when ``resume``."""
-    words = ["docunet-rt", "train"]
+    """This invocation (``docunet-rt train`` or ``train-ner``: ``ctx``'s command) as a shell
+    command (the options given on the command line, quoted; a repeated option once per value),
+    with ``--resume`` when ``resume``."""
+    words = ["docunet-rt", ctx.info_name or "train"]
     for param in ctx.command.params:
         if param.param_type_name != "option" or param.name in (None, "resume"):
             continue
@@ -38,6 +39,9 @@ def command_line(ctx: typer.Context, resume: bool) -> str:
         if getattr(param, "is_flag", False):
             if value:
                 words.append(flag)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                words += [flag, str(v)]
         elif value is not None:
             words += [flag, str(value)]
     if resume:
@@ -51,22 +55,17 @@ def report_interrupt(ctx: typer.Context, out: Path) -> None:
 
     state = last_finished_epoch(out)
     if state is None:
-        console.print(
+        msg = (
             "interrupted before the first epoch finished (nothing to resume); start again with: "
-            + command_line(ctx, resume=False),
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+            + command_line(ctx, resume=False)
         )
     else:
         of = f" of {state['epochs']}" if state.get("epochs") else ""
-        console.print(
+        msg = (
             f"interrupted (last finished epoch: {state['epoch']}{of}, saved in {out}); "
-            f"resume with: {command_line(ctx, resume=True)}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+            f"resume with: {command_line(ctx, resume=True)}"
         )
+    console.print(msg, markup=False, highlight=False, soft_wrap=True)
 
 
 def train(
