@@ -109,7 +109,11 @@ class Recognizer:
     def text_entities(self, text: str) -> list[dict[str, Any]]:
         """Entities of raw ``text`` in the ``{"text", "entities"}`` record format."""
         words = tokenize_with_offsets(text)
-        spans = self.tag([[w for w, _, _ in words]])[0]
+        return self._text_entities(text, words, self.tag([[w for w, _, _ in words]])[0])
+
+    def _text_entities(
+        self, text: str, words: Sequence[tuple[str, int, int]], spans: Sequence[Span]
+    ) -> list[dict[str, Any]]:
         chars = [(words[a][1], words[b - 1][2], t) for a, b, t in spans]
         groups = self.group([(text[s:e], t) for s, e, t in chars], text)
         ents = []
@@ -127,12 +131,17 @@ class Recognizer:
     def sentence_entities(self, sents: Sequence[Sequence[str]]) -> list[list[dict[str, Any]]]:
         """A DocRED ``vertexSet`` for tokenised sentences (a mention never crosses a sentence:
         a predicted span that does is cut at the sentence end)."""
+        words = [w for sent in sents for w in sent]
+        return self._sentence_entities(sents, self.tag([words])[0])
+
+    def _sentence_entities(
+        self, sents: Sequence[Sequence[str]], spans: Sequence[Span]
+    ) -> list[list[dict[str, Any]]]:
         words, where = [], []
         for si, sent in enumerate(sents):
             for ti, w in enumerate(sent):
                 words.append(w)
                 where.append((si, ti))
-        spans = self.tag([words])[0]
         cut = []
         for a, b, t in spans:
             si = where[a][0]
@@ -158,9 +167,53 @@ class Recognizer:
     # -- records ---------------------------------------------------------------------------------
     def annotate(self, obj: Any, *, line: int | None = None, source: str | None = None) -> Any:
         """``obj`` with predicted entities (a new dict), or ``obj`` unchanged when it is not a
-        record this can fill (the parser then says what is wrong with it)."""
+        record this can fill (the parser then says what is wrong with it); ``DataError`` naming
+        the field for a record whose text cannot be tagged."""
+        (res,) = self.annotate_many([(obj, line)], source=source)
+        if isinstance(res, DataError):
+            raise res
+        return res
+
+    def annotate_many(
+        self, items: Sequence[tuple[Any, int | None]], *, source: str | None = None
+    ) -> list[Any]:
+        """:meth:`annotate` for ``(record, line)`` items, tagging all their words together
+        (documents sorted by length into batches of about ``max_tokens``): per item the filled
+        record, the record unchanged, or the ``DataError`` that rejects it."""
+        out: list[Any] = []
+        words: list[list[str]] = []
+        todo: list[tuple[int, Any, Any]] = []  # (item, record, text words | sentences)
+        for obj, line in items:
+            try:
+                kind = self._check(obj, line, source)
+            except DataError as e:
+                out.append(e)
+                continue
+            out.append(obj)
+            if kind == "text":
+                toks = tokenize_with_offsets(obj["text"])
+                todo.append((len(out) - 1, obj, toks))
+                words.append([w for w, _, _ in toks])
+            elif kind == "sents":
+                todo.append((len(out) - 1, obj, obj["sents"]))
+                words.append([w for sent in obj["sents"] for w in sent])
+        order = sorted(range(len(words)), key=lambda i: len(words[i]))
+        spans: list[list[Span]] = [[] for _ in words]
+        for i, sp in zip(order, self.tag([words[i] for i in order]), strict=True):
+            spans[i] = sp
+        for (k, obj, src), sp in zip(todo, spans, strict=True):
+            rest = {key: v for key, v in obj.items() if key != "labels"}  # gold indices are gone
+            if "sents" in obj:
+                out[k] = {**rest, "vertexSet": self._sentence_entities(src, sp)}
+            else:
+                out[k] = {**rest, "entities": self._text_entities(obj["text"], src, sp)}
+        return out
+
+    @staticmethod
+    def _check(obj: Any, line: int | None, source: str | None) -> str | None:
+        """Which words a record has ("text" or "sents"), None for one this cannot fill."""
         if not isinstance(obj, Mapping):
-            return obj
+            return None
         doc = obj.get("id", obj.get("title"))
         doc = str(doc) if isinstance(doc, str | int) and not isinstance(doc, bool) else None
 
@@ -173,17 +226,15 @@ class Recognizer:
                 raise err(f"text must be a string, got {type(text).__name__}", "text")
             if not text.strip():
                 raise err("text is empty", "text")
-            rest = {k: v for k, v in obj.items() if k != "labels"}  # gold indices no longer apply
-            return {**rest, "entities": self.text_entities(text)}
+            return "text"
         if "sents" in obj:
             sents = obj["sents"]
             if not isinstance(sents, list) or not all(
                 isinstance(s, list) and all(isinstance(w, str) for w in s) for s in sents
             ):
                 raise err("sents must be a list of lists of token strings", "sents")
-            rest = {k: v for k, v in obj.items() if k != "labels"}
-            return {**rest, "vertexSet": self.sentence_entities(sents)}
-        return obj
+            return "sents"
+        return None
 
 
 def needs_entities(obj: Any, mode: str) -> bool:

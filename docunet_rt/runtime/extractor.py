@@ -28,18 +28,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..config import DocuNetConfig
-from ..corpus import TooLarge
-from ..data import DataError, Document, load_line, parse_record
+from ..data import DataError, Document
 from ..decode import decode, sigmoid
 from ..features import (
     DocFeatures,
     ShapeBuckets,
     TokenizerInfo,
     build_features,
-    head_bytes,
     plan_batches,
 )
-from ..ner.recognize import Recognizer, needs_entities
+from ..ner.recognize import Recognizer
 from ..options import (
     DEFAULT_MAX_TOKENS,
     GPU_DEFAULT_MAX_TOKENS,
@@ -49,13 +47,19 @@ from ..options import (
 )
 from .graphs import OrtGraphs
 from .model_dir import ModelSpec
+from .prepare import (
+    NO_TAGGER,
+    Prepared,
+    Record,
+    parse_entities,
+    prepare_lines,
+    prepare_records,
+    size_error,
+)
 from .results import DocumentResult, ErrorRecord, Failure, Triple, document_result, entity_ref
 from .sessions import CUDA, TENSORRT, SessionConfig
 
 logger = logging.getLogger("docunet_rt")
-
-# A record: (1-based line number, raw JSON bytes / str, or an already parsed dict)
-Record = tuple[int, bytes | str | Mapping[str, Any]]
 
 
 class Backend(Protocol):
@@ -80,146 +84,6 @@ class Decoder:
     threshold: float  # logit threshold (the model's own decision is 0)
     top_k: int | None
     allowed: np.ndarray | None  # boolean mask over logit columns (relation filter)
-
-
-@dataclass(slots=True)
-class Prepared:
-    """One record after parsing and featurizing: a document with its features, or an error."""
-
-    line: int
-    doc: Document | None
-    feats: DocFeatures | None
-    id: str | None
-    error: str | None  # why the record was rejected (naming the field), None when good
-
-
-def size_error(
-    feats: DocFeatures,
-    config: DocuNetConfig,
-    options: ExtractOptions,
-    buckets: ShapeBuckets | None = None,
-) -> str | None:
-    """Why a document is over the per-document bounds of ``options``, or None (the head
-    estimate with the backend's shape padding, ``buckets``)."""
-    n_wp, n_ent = feats.seq_len - 2, feats.num_entities
-    if options.max_doc_tokens is not None and n_wp > options.max_doc_tokens:
-        return (
-            f"document too long: {n_wp} wordpieces (with entity markers) > max_doc_tokens "
-            f"{options.max_doc_tokens}; split it, or raise --max-doc-tokens"
-        )
-    if options.max_entities is not None and n_ent > options.max_entities:
-        return (
-            f"too many entities: {n_ent} > max_entities {options.max_entities}; split the "
-            "document, or raise --max-entities"
-        )
-    if options.max_head_mb is not None:
-        mb = head_bytes(feats.seq_len, len(feats.mention_pos), n_ent, config, buckets) / 2**20
-        if mb > options.max_head_mb:
-            return (
-                f"document too large: its pair map needs about {mb:.0f} MB > max_head_mb "
-                f"{options.max_head_mb} ({n_wp} wordpieces, {n_ent} entities, "
-                f"{len(feats.mention_pos)} mentions); split it, or raise --max-head-mb"
-            )
-    return None
-
-
-NO_TAGGER = (
-    "no entities given, and the model has no entity tagger to find them (train one with "
-    "docunet-rt train-ner, export it with docunet-rt export --tagger), or give entities"
-)
-
-
-def parse_entities(
-    rec: bytes | Mapping[str, Any],
-    line: int,
-    mode: str = "given",
-    recognizer: Recognizer | None = None,
-) -> Document:
-    """One record (JSON bytes or a dict) → :class:`Document`, its entities predicted by
-    ``recognizer`` where ``mode`` (``options.ENTITY_MODES``) says so."""
-    obj = rec if isinstance(rec, Mapping) else load_line(rec, line)
-    if not needs_entities(obj, mode):
-        return parse_record(obj, line=line)
-    if recognizer is None:
-        raise DataError(NO_TAGGER, line=line, field="entities")
-    doc = parse_record(recognizer.annotate(obj, line=line), line=line)
-    doc.predicted_entities = True
-    return doc
-
-
-def _prepare_one(
-    line: int,
-    parse: Callable[[], Document],
-    tok: TokenizerInfo,
-    config: DocuNetConfig,
-    options: ExtractOptions,
-    buckets: ShapeBuckets | None,
-) -> Prepared:
-    try:
-        doc = parse()
-    except DataError as e:
-        why = f"{e.field}: {e.reason}" if e.field else e.reason
-        return Prepared(line, None, None, e.doc if isinstance(e.doc, str) else None, why)
-    try:
-        feats = build_features(doc, tok, config)
-    except Exception as e:  # a document the featurizer cannot handle must not stop the run
-        logger.debug("featurizing line %d failed", line, exc_info=True)
-        return Prepared(line, None, None, doc.id, f"cannot build features: {e}")
-    if (why := size_error(feats, config, options, buckets)) is not None:
-        return Prepared(line, None, None, doc.id, why)
-    return Prepared(line, doc, feats, doc.id, None)
-
-
-def _too_big(line: int, size: int, options: ExtractOptions) -> Prepared:
-    return Prepared(
-        line, None, None, None,
-        f"record too large: {size} bytes > max_record_bytes {options.max_record_bytes} "
-        "(not parsed); split the document, or raise --max-record-bytes",
-    )  # fmt: skip
-
-
-def prepare_records(
-    records: Iterable[Record],
-    tok: TokenizerInfo,
-    config: DocuNetConfig,
-    options: ExtractOptions | None = None,
-    buckets: ShapeBuckets | None = None,
-    recognizer: Recognizer | None = None,
-) -> list[Prepared]:
-    """Parse (JSON bytes/str or dict, format auto-detected) and featurize each record; records
-    over the bounds of ``options`` become errors, unparsed when their bytes are too many.
-    ``recognizer`` finds the entities of records that ``options.entities`` says to."""
-    options = options or ExtractOptions()
-    cap = options.max_record_bytes
-    mode = options.entities
-    out = []
-    for line, rec in records:
-        if isinstance(rec, Mapping):
-            parse = functools.partial(parse_entities, rec, line, mode, recognizer)
-        elif isinstance(rec, TooLarge):  # a corpus line the reader did not keep
-            out.append(_too_big(line, int(rec), options))
-            continue
-        else:
-            raw = rec.encode("utf-8") if isinstance(rec, str) else rec
-            if cap is not None and len(raw) > cap:
-                out.append(_too_big(line, len(raw), options))
-                continue
-            parse = functools.partial(parse_entities, raw, line, mode, recognizer)
-        out.append(_prepare_one(line, parse, tok, config, options, buckets))
-    return out
-
-
-def prepare_lines(
-    chunk: Sequence[tuple[int, bytes]],
-    tok: TokenizerInfo,
-    config: DocuNetConfig,
-    options: ExtractOptions | None = None,
-    buckets: ShapeBuckets | None = None,
-    recognizer: Recognizer | None = None,
-) -> list[Prepared]:
-    """``prepare_records`` for raw corpus lines (picklable with ``functools.partial`` when
-    ``recognizer`` is None: entity prediction runs in threads, not processes)."""
-    return prepare_records(chunk, tok, config, options, buckets, recognizer)
 
 
 class Extractor:
