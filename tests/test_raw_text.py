@@ -232,3 +232,26 @@ def test_pubtator_block_writes_cid_lines_chemical_to_disease_only():
     assert (
         pubtator_block(no_title).decode().splitlines()[2] == "9\t1\t8\tAspirin\tChemical\tD001241"
     )
+
+
+def test_lexicon_command_builds_from_annotated_files(tmp_path):
+    from _extract_fixtures import cli_app
+
+    from docunet_rt.ner.recognize import load_lexicon
+
+    pub = tmp_path / "a.txt"
+    pub.write_text(
+        "1|t|Aspirin caused bleeding.\n1|a|Bleedings stopped.\n"
+        "1\t0\t7\tAspirin\tChemical\tD001241\n1\t15\t23\tbleeding\tDisease\tD006470\n"
+        "1\t25\t34\tBleedings\tDisease\tD006470\n1\tCID\tD001241\tD006470\n\n"
+    )
+    out = tmp_path / "lex.json"
+    r = CliRunner().invoke(cli_app(), ["lexicon", str(pub), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    lex = load_lexicon(out)
+    assert lex.lookup("ASPIRIN", "Chemical") == "D001241"
+    assert lex.lookup("bleeding", "Disease") == "D006470" and len(lex) == 2
+    empty = tmp_path / "e.json"
+    empty.write_text(json.dumps([_doc(0)]))  # no concept ids
+    r = CliRunner().invoke(cli_app(), ["lexicon", str(empty), "-o", str(tmp_path / "x.json")])
+    assert r.exit_code == 1 and "no entity with a concept id" in r.stderr

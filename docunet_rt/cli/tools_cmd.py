@@ -1,4 +1,4 @@
-"""`docunet-rt synth` and `docunet-rt convert`: data tools (no torch, no model)."""
+"""`docunet-rt synth`, `convert` and `lexicon`: data tools (no torch, no model)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from .common import EXIT_USAGE, console, fail, flag, run_guarded, setup_logging
 
-__all__ = ["convert_command", "register", "synth_command"]
+__all__ = ["convert_command", "lexicon_command", "register", "synth_command"]
 
 SYNTH_HELP = (
     "Write a synthetic DocRED-style corpus for demos: train/dev/test, relations, extract input."
@@ -96,6 +96,40 @@ def convert_command(
     console.print(f"wrote {n} documents ({dst}) to {out}", highlight=False)
 
 
+LEXICON_HELP = (
+    "Build the concept lexicon of the raw-text front end (normalised surface form and type → "
+    "concept id) from annotated files whose entities carry ids (PubTator: MeSH ids; DocRED-style "
+    "records with an id on each mention).\n\n"
+    "train-ner writes one from its training files into NER_CKPT/lexicon.json; this command "
+    "rebuilds it from other annotated files (e.g. train + dev), never from documents you "
+    "evaluate on. export --tagger copies it into the MODEL_DIR.\n\n"
+    "Example: docunet-rt lexicon CDR_TrainingSet.PubTator.txt CDR_DevelopmentSet.PubTator.txt "
+    "-o ner_ckpt/lexicon.json"
+)
+
+
+def lexicon_command(
+    files: list[Path] = typer.Argument(
+        ..., help="Annotated files (any format read_documents reads)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="lexicon.json to write (replaced)."),
+    verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
+) -> None:
+    """Build a concept lexicon (help: LEXICON_HELP)."""
+    setup_logging(verbose)
+    from ..data import read_documents
+    from ..ner.recognize import build_lexicon, save_lexicon
+
+    docs = [d for f in files for d in run_guarded(read_documents, f)]
+    lexicon = build_lexicon(docs)
+    if not len(lexicon):
+        fail("no entity with a concept id in these files: nothing to build a lexicon from")
+    run_guarded(save_lexicon, lexicon, out)
+    console.print(
+        f"wrote {len(lexicon)} forms from {len(docs)} documents to {out}", highlight=False
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``synth`` and ``convert`` commands to ``app`` (once)."""
     names = {c.name for c in app.registered_commands}
@@ -103,3 +137,5 @@ def register(app: typer.Typer) -> None:
         app.command("synth", help=SYNTH_HELP)(synth_command)
     if "convert" not in names:
         app.command("convert", help=CONVERT_HELP)(convert_command)
+    if "lexicon" not in names:
+        app.command("lexicon", help=LEXICON_HELP)(lexicon_command)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data.document import DataError
+from ..data.document import DataError, Document
 from ..data.text import tokenize_with_offsets
 from ..features import TokenizerInfo
 from ..grouping import Group, Lexicon, group_by_concept, group_by_name
@@ -35,6 +35,13 @@ logger = logging.getLogger("docunet_rt")
 
 TagFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 LEXICON_FORMAT = "docunet-rt-lexicon/1"
+
+
+def build_lexicon(docs: Iterable[Document]) -> Lexicon:
+    """Surface form → concept id from the annotated mentions of ``docs`` (entities with ids)."""
+    return Lexicon.build(
+        (m.name, e.type, e.id) for d in docs for e in d.entities if e.id for m in e.mentions
+    )
 
 
 def save_lexicon(lexicon: Lexicon, path: str | Path) -> None:

@@ -28,7 +28,6 @@ from .. import __version__
 from ..checkpoint import load_encoder, load_weights, replace_atomically, save_weights
 from ..data.document import Document
 from ..features import TokenizerInfo
-from ..grouping import Lexicon
 from ..train import (
     _append_metrics,
     check_run_dir,
@@ -42,7 +41,7 @@ from ..train import (
     seed_everything,
 )
 from .model import IGNORE, Tagger, TorchTagFn, window_labels
-from .recognize import Recognizer, save_lexicon
+from .recognize import Recognizer, build_lexicon, save_lexicon
 from .tagging import TaggerConfig, document_words, gold_spans, span_prf, tag_features, window_batch
 
 logger = logging.getLogger("docunet_rt")
@@ -84,12 +83,6 @@ def entity_types(docs: Sequence[Document]) -> list[str]:
     if not types:
         raise ValueError("the training data has no typed entity mentions; nothing to learn")
     return types
-
-
-def build_lexicon(docs: Sequence[Document]) -> Lexicon:
-    return Lexicon.build(
-        (m.name, e.type, e.id) for d in docs for e in d.entities if e.id for m in e.mentions
-    )
 
 
 def score_mentions(recognizer: Recognizer, docs: Sequence[Document]) -> dict[str, float]:
