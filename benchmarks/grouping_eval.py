@@ -6,7 +6,7 @@ raw-text front end, measured on its own):
   clusters (exact-cluster and B-cubed P/R/F1), beside a baseline that groups only identical
   normalised names of the same type.
 * CDR test (PubTator): the gold mention spans linked to MeSH ids by ``group_by_concept`` with a
-  lexicon built from the CDR training set annotations (train only, never test), scored as the
+  lexicon built from the CDR training set annotations (train only; and train + dev, never test), scored as the
   BioCreative V normalisation protocol does: the set of (PMID, type, id) per document.
 
     python benchmarks/grouping_eval.py --name grouping_gold_mentions
@@ -71,9 +71,11 @@ def pubtator(path):
     return docs
 
 
-def cdr(train_path, test_path) -> dict:
+def cdr(train_path, test_path, *more) -> dict:
     lex = Lexicon.build(
-        (surface, etype, ids[0]) for _, _, ms in pubtator(train_path) for *_, surface, etype, ids in ms
+        (surface, etype, ids[0])
+        for path in (train_path, *more) for _, _, ms in pubtator(path)
+        for *_, surface, etype, ids in ms
     )  # fmt: skip
     tp = n_pred = n_gold = linked = total = 0
     for pmid, text, ms in pubtator(test_path):
@@ -99,8 +101,12 @@ def main() -> None:
     args = ap.parse_args()
     d = data_dir()
     re_docred = redocred(need(d / "redocred" / "dev_revised.json"))
-    cdr_res = cdr(need(d / "cdr" / "CDR_TrainingSet.PubTator.txt"),
-                  need(d / "cdr" / "CDR_TestSet.PubTator.txt"))  # fmt: skip
+    train, dev = need(d / "cdr" / "CDR_TrainingSet.PubTator.txt"), need(
+        d / "cdr" / "CDR_DevelopmentSet.PubTator.txt")  # fmt: skip
+    test = need(d / "cdr" / "CDR_TestSet.PubTator.txt")
+    cdr_res = cdr(train, test)
+    cdr_res["lexicon_from"] = "CDR training set"
+    cdr_res["with_dev_lexicon"] = {**cdr(train, test, dev), "lexicon_from": "training + dev sets"}
     print(json.dumps({"redocred": re_docred, "cdr": cdr_res}, indent=1))
     print(write_result(args.name, envelope(sys.argv, kind="grouping", redocred=re_docred,
                                            cdr=cdr_res)))  # fmt: skip
