@@ -72,6 +72,7 @@ FIRST_WINDOW = 16  # windows ramp up 16, 32, 64 ... sort_window lines: early fir
 PREFETCH = 2  # windows queued ahead of the one being inferred (memory: ~4 windows of lines)
 _Path = str | os.PathLike
 _ID_PREFIX = re.compile(rb'\{"id":("(?:[^"\\]|\\.)*")')  # an output line's id, as JSON
+_PUBTATOR_TITLE = re.compile(rb"^([^|\t\r\n]+)\|t\|")
 _COUNTS = ("lines", "docs", "triples", "errors")
 
 
@@ -181,7 +182,7 @@ class _Job:
         self.complete = False
         # what decides the output bytes besides the input (checked on resume)
         self.settings = {
-            "model": extractor.fingerprint(),
+            "model": extractor.fingerprint(options),
             "options": options.to_dict(),
             "runtime": extractor.run_settings(options),  # provider, budget, merge, buckets
             "output_format": output_format,
@@ -230,6 +231,7 @@ class _Job:
             (st.get("version") != STATE_VERSION, f"{sp} has unsupported version {st.get('version')!r}"),
             (theirs.get("model") != ours["model"], f"{out} was written by another model or precision ({theirs.get('model')}); this run has {ours['model']}"),
             (theirs.get("options") != ours["options"], f"{out} was started with options {theirs.get('options')}; this run has {ours['options']}; use the same options or rerun without --resume"),
+            (theirs.get("output_format", "jsonl") != ours["output_format"], f"{out} was written as {theirs.get('output_format', 'jsonl')}; this run writes {ours['output_format']}"),
             (theirs.get("runtime") != ours["runtime"], f"{out} was started on {theirs.get('runtime')}; this run would run on {ours['runtime']} (other batches or another device); use the same device or rerun without --resume"),
             (st.get("errors_path") != self.err_key, f"the first run wrote error records to {st.get('errors_path')}, this run would write them to {self.err_key}"),
             (sizes[0] < st["out_bytes"], f"{out} is shorter than {sp} records ({sizes[0]} < {st['out_bytes']})"),
@@ -283,6 +285,10 @@ class _Job:
             os.truncate(self.errors_path, st["err_bytes"])
         with open(out, "rb") as fh:  # the ids already written, for duplicate detection
             for raw in fh:
+                if self.output_format == "pubtator":  # a document starts with "PMID|t|title"
+                    if m := _PUBTATOR_TITLE.match(raw):
+                        self.seen.add(m[1].decode("utf-8"))
+                    continue
                 m = _ID_PREFIX.match(raw)
                 self.seen.add(orjson.loads(m[1]) if m else str(orjson.loads(raw)["id"]))
         self.failed_ids = [str(x) for x in st.get("failed_ids", [])]

@@ -255,3 +255,90 @@ def test_lexicon_command_builds_from_annotated_files(tmp_path):
     empty.write_text(json.dumps([_doc(0)]))  # no concept ids
     r = CliRunner().invoke(cli_app(), ["lexicon", str(empty), "-o", str(tmp_path / "x.json")])
     assert r.exit_code == 1 and "no entity with a concept id" in r.stderr
+
+
+def test_pubtator_title_not_starting_the_text_is_kept_and_offsets_shift():
+    from docunet_rt.runtime.results import DocumentResult, EntityRef, pubtator_block
+
+    chem = EntityRef(0, "Aspirin", "Chemical", "D001241", [[0, 7]])
+    res = DocumentResult("9", [], None, [chem], True, "Aspirin works.", "A title")
+    lines = pubtator_block(res).decode().splitlines()
+    assert lines[:3] == [
+        "9|t|A title",
+        "9|a|Aspirin works.",
+        "9\t8\t15\tAspirin\tChemical\tD001241",
+    ]
+
+
+def test_a_title_starting_the_text_is_its_own_sentence():
+    from docunet_rt.data import parse_record
+
+    rec = {"id": "1", "title": "Cocaine and the heart", "text": "Cocaine and the heart is a study.",
+           "entities": []}  # fmt: skip
+    doc = parse_record(rec)
+    assert doc.sentences[0] == ["Cocaine", "and", "the", "heart"]
+
+
+def test_pubtator_output_resumes(raw_model, tmp_path):
+    from docunet_rt.extract import run_extraction
+    from docunet_rt.options import ExtractOptions
+    from docunet_rt.runtime import Extractor
+
+    ex = Extractor(raw_model, device="cpu")
+    opts = ExtractOptions(entities="predict", sort_window=2)
+    recs = [{"id": f"d{i}", "text": TEXT} for i in range(5)]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs[:3]))
+    out, ref = tmp_path / "o.txt", tmp_path / "ref.txt"
+    err = tmp_path / "e.jsonl"
+    run_extraction(corpus, out, ex, opts, output_format="pubtator", errors_path=err)
+    run_extraction(corpus, out, ex, opts, output_format="pubtator", resume=True, errors_path=err)
+    corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs + [recs[0]]))
+    s = run_extraction(
+        corpus, out, ex, opts, output_format="pubtator", resume=True, errors_path=err
+    )
+    assert s.errors == 1  # the repeated id d0 is still known after the resume
+    run_extraction(corpus, ref, ex, opts, output_format="pubtator", errors_path=tmp_path / "f")
+    assert out.read_bytes() == ref.read_bytes()
+    with pytest.raises(ValueError, match="written as pubtator"):
+        run_extraction(corpus, out, ex, opts, resume=True, errors_path=err)
+
+
+def test_resume_fingerprint_covers_the_tagger_files(raw_model, tmp_path):
+    import shutil
+
+    from docunet_rt.options import ExtractOptions
+    from docunet_rt.runtime import Extractor
+
+    copy = tmp_path / "m"
+    shutil.copytree(raw_model, copy)
+    meta = json.loads((copy / "model.json").read_text())
+    meta["tagger"]["sha256"]["lexicon.json"] = "0" * 64  # as after a rebuilt lexicon
+    (copy / "model.json").write_text(json.dumps(meta))
+    opts = ExtractOptions(entities="predict")
+    a, b = Extractor(raw_model, device="cpu"), Extractor(copy, device="cpu")
+    assert a.fingerprint(opts) != b.fingerprint(opts)
+    assert a.fingerprint(ExtractOptions()) == b.fingerprint(ExtractOptions())
+
+
+def test_a_record_the_tagger_fails_on_alone_is_an_error_record(raw_model):
+    from docunet_rt.options import ExtractOptions
+    from docunet_rt.runtime import Extractor
+
+    ex = Extractor(raw_model, device="cpu")
+    opts = ExtractOptions(entities="predict")
+    rec = ex.recognizer(opts)
+    bad_id = rec.tok.tokenizer.token_to_id("berlin")
+    good = rec.tag_fn
+
+    def flaky(ids, mask):
+        if (ids == bad_id).any():
+            raise RuntimeError("allocation failed")
+        return good(ids, mask)
+
+    rec.tag_fn = flaky
+    recs = [(1, {"id": "a", "text": TEXT}), (2, {"id": "b", "text": "bob was in berlin ."}),
+            (3, {"id": "c", "text": TEXT})]  # fmt: skip
+    out = list(ex.extract_records(recs, opts))
+    assert [getattr(r, "id", None) for r in out] == ["a", "b", "c"]
+    assert "entity tagger failed" in out[1].error and len(out[2].entities) == 5

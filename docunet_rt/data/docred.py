@@ -284,9 +284,15 @@ def parse_record(obj: Any, *, source: str | None = None, line: int | None = None
         title = obj.get("title", "")
         if not isinstance(title, str):
             raise DataError("title must be a string", source=source, line=line, field="title")
+        text = obj["text"]
+        # a title that starts the text is a sentence of its own (as in PubTator)
+        starts = [len(title) + 1] if title and isinstance(text, str) and text.startswith(
+            title + " "
+        ) else []  # fmt: skip
         doc = text_to_document(
-            doc_id, obj["text"], obj["entities"], source=source, line=line, meta=obj.get("meta")
-        )
+            doc_id, text, obj["entities"], source=source, line=line, meta=obj.get("meta"),
+            sentence_starts=starts,
+        )  # fmt: skip
         doc.title = title
         return doc
     why = "unrecognised record: expected DocRED keys 'sents' and 'vertexSet', or plain-text keys"

@@ -95,10 +95,11 @@ class Document:
     candidates: list[Candidate] | None = None  # None = every ordered pair of distinct entities
     meta: Any = None  # copied through extraction untouched
     title: str = ""
-    text: str | None = None  # the raw text of a plain-text record (character spans index it)
+    # the raw text of a plain-text record (character spans index it); not part of equality
+    text: str | None = field(default=None, compare=False, repr=False)
     # True when the entities were predicted by the tagger (``--entities predict|auto``), so the
     # result lists them; False when the input gave them.
-    predicted_entities: bool = False
+    predicted_entities: bool = field(default=False, compare=False)
 
     @property
     def num_tokens(self) -> int:

@@ -74,6 +74,14 @@ class Recognizer:
         self.max_tokens = max_tokens
         self.max_wordpieces = max_wordpieces
 
+    def with_limits(self, max_tokens: int, max_wordpieces: int | None) -> Recognizer:
+        """This recognizer (same tag function, lexicon) with other batch/document limits."""
+        if (max_tokens, max_wordpieces) == (self.max_tokens, self.max_wordpieces):
+            return self
+        return Recognizer(
+            self.tag_fn, self.tok, self.config, self.lexicon, max_tokens, max_wordpieces
+        )
+
     # -- tagging ---------------------------------------------------------------------------------
     def tag(self, documents: Sequence[Sequence[str]]) -> list[list[Span]]:
         """Mentions (word spans) of each document's words."""
@@ -209,7 +217,8 @@ class Recognizer:
         for i, sp in zip(order, self.tag([words[i] for i in order]), strict=True):
             spans[i] = sp
         for (k, obj, src), sp in zip(todo, spans, strict=True):
-            rest = {key: v for key, v in obj.items() if key != "labels"}  # gold indices are gone
+            # gold indices and given entities no longer apply
+            rest = {key: v for key, v in obj.items() if key not in ("labels", "vertexSet")}
             if "sents" in obj:
                 out[k] = {**rest, "vertexSet": self._sentence_entities(src, sp)}
             else:

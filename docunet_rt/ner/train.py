@@ -171,8 +171,8 @@ def train_ner(
         state = {**state, **resume_state(last, model, optimizer, scheduler)}
     state.update(epochs=epochs, total_steps=total, run=identity)
     out.mkdir(parents=True, exist_ok=True)
-    if lexicon:
-        save_lexicon(lexicon, out / LEXICON_JSON)
+    if lexicon and not (resumed is not None and (out / LEXICON_JSON).exists()):
+        save_lexicon(lexicon, out / LEXICON_JSON)  # (a resumed run keeps a rebuilt lexicon)
     meta = {"training": {**asdict(opts), "total_steps": total, "train_docs": len(feats),
                          "dev_docs": len(dev_docs), "lexicon_entries": len(lexicon)}}  # fmt: skip
     recognizer = Recognizer(TorchTagFn(model, device), tok, config)

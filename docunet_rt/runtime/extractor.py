@@ -158,15 +158,22 @@ class Extractor:
         self.relation_names = dict(config.relation_names)
         self._order = {r: i for i, r in enumerate(self.relations)}
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self, options: ExtractOptions | None = None) -> dict[str, Any]:
         """What identifies the model's output besides the options: the graphs' sha256 (from
-        model.json) and precision, or the backend and label set for another backend."""
+        model.json) and precision, or the backend and label set for another backend; when
+        ``options`` predict entities, also the tagger (its files' sha256 and config)."""
         fp: dict[str, Any] = {"precision": self.precision, "relations": self.relations}
         if self.spec is not None:
             files = self.spec.graphs.get(self.precision, {})
             fp["graphs"] = {g: self.spec.sha256.get(f) for g, f in sorted(files.items())}
         else:
             fp["backend"] = type(self.backend).__name__
+        if options is not None and options.entities != "given":
+            t = self.spec.tagger if self.spec is not None else None
+            if t is not None:
+                fp["tagger"] = {"sha256": t.get("sha256"), "config": t.get("config")}
+            elif self._recognizer is not None:
+                fp["tagger"] = type(self._recognizer.tag_fn).__name__
         return fp
 
     def run_settings(self, options: ExtractOptions) -> dict[str, Any]:
@@ -178,14 +185,7 @@ class Extractor:
             "max_tokens": self.budget(options),
             "merge": getattr(self.backend, "merge_mode", None),
             "buckets": None if buckets is None else [list(buckets.entities), buckets.positions],
-            "tagger": self._tagger_fingerprint(options),
         }
-
-    def _tagger_fingerprint(self, options: ExtractOptions) -> str | None:
-        if options.entities == "given" or self.spec is None or self.spec.tagger is None:
-            return None
-        files = self.spec.tagger.get("graphs", {})
-        return self.spec.sha256.get(files.get(self.precision, ""))
 
     @property
     def provider(self) -> str:
@@ -238,9 +238,12 @@ class Extractor:
                 if self.spec.tagger is None and options.entities == "auto":
                     return None
                 self._recognizer = self._load_recognizer(options)
-            if self._recognizer is None and options.entities == "predict":
-                raise ValueError(NO_TAGGER)
-            return self._recognizer
+            if self._recognizer is None:
+                if options.entities == "predict":
+                    raise ValueError(NO_TAGGER)
+                return None
+            # the same session, with this run's batch budget and document bound
+            return self._recognizer.with_limits(self.budget(options), options.max_doc_tokens)
 
     def _load_recognizer(self, options: ExtractOptions) -> Recognizer:
         from .graphs import load_recognizer

@@ -13,6 +13,7 @@ on the CPU (measured faster there: benchmarks/results/merge_cpu.json).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -190,12 +191,14 @@ class OrtTagFn:
     def __init__(self, path: str | os.PathLike, sessions: SessionConfig) -> None:
         self.session = make_session(path, sessions)
         self.seconds = 0.0  # time spent in the graph, accumulated (threads add up)
+        self._lock = threading.Lock()
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         out = self.session.run(list(TAGGER_OUTPUTS), feed)[0]
-        self.seconds += time.perf_counter() - t0
+        with self._lock:
+            self.seconds += time.perf_counter() - t0
         return out
 
 

@@ -106,10 +106,29 @@ def _annotate(
         for i in need:
             out[i] = (DataError(NO_TAGGER, line=records[i][0], field="entities"), False)
     elif need:
-        done = recognizer.annotate_many([(objs[i], records[i][0]) for i in need])
+        items = [(objs[i], records[i][0]) for i in need]
+        try:
+            done = recognizer.annotate_many(items)
+        except Exception as e:  # noqa: BLE001 - the runtime's own error types vary by provider
+            # the tagger failed on the chunk (an allocation failure, say): one record at a time,
+            # so that only the records it fails on alone become error records
+            logger.warning(
+                "the tagger failed on %d records (%s); retrying one by one", len(items), e
+            )
+            done = [_annotate_one(recognizer, item) for item in items]
         for i, res in zip(need, done, strict=True):
             out[i] = (res, True)
     return out
+
+
+def _annotate_one(recognizer: Recognizer, item: tuple[Any, int]) -> Any:
+    try:
+        return recognizer.annotate_many([item])[0]
+    except Exception as e:  # noqa: BLE001
+        why = f"the entity tagger failed on this document: {type(e).__name__}: {str(e)[:300]}"
+        obj = item[0]
+        doc = obj.get("id", obj.get("title")) if isinstance(obj, Mapping) else None
+        return DataError(why, line=item[1], doc=str(doc) if doc is not None else None)
 
 
 def _parse_ready(item: Any, predicted: bool, line: int) -> Document:

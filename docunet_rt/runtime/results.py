@@ -131,18 +131,18 @@ def pubtator_block(res: DocumentResult) -> bytes:
     a line per mention (offsets, text, type, concept id or -1) and per relation between two
     entities with concept ids (``PMID CID chemical-id disease-id``; see ``_pubtator_pair``).
     The record's ``title``
-    is the title when the text starts with it; otherwise the title line is empty and the text
-    is the abstract. ValueError for a result without text (tokenised input)."""
+    is the title line (the text after it the abstract when the text starts with it; otherwise
+    the whole text is the abstract). ValueError for a result without text (tokenised input)."""
     if res.text is None:
         raise ValueError(
             '--output-format pubtator needs plain-text records ({"id", "text"}); this '
             "record has tokenised sentences"
         )
     text, title = res.text, res.title
-    shift = 0
-    if not (title and text.startswith(title + " ")):
-        title, shift = "", 1  # offsets index title + " " + abstract
-    abstract = text[len(title) + 1 :] if title else text
+    if title and text.startswith(title + " "):
+        shift, abstract = 0, text[len(title) + 1 :]
+    else:  # the text is the abstract; offsets index title + " " + abstract
+        shift, abstract = len(title) + 1, text
     mentions = [
         (s + shift, e + shift, text[s:e], ent.type, ent.id or "-1")
         for ent in res.entities or []
