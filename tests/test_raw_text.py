@@ -342,3 +342,33 @@ def test_a_record_the_tagger_fails_on_alone_is_an_error_record(raw_model):
     out = list(ex.extract_records(recs, opts))
     assert [getattr(r, "id", None) for r in out] == ["a", "b", "c"]
     assert "entity tagger failed" in out[1].error and len(out[2].entities) == 5
+
+
+def test_dictionary_spans_add_lexicon_forms_where_the_tagger_found_nothing():
+    from docunet_rt.data.text import tokenize_with_offsets
+    from docunet_rt.grouping import Lexicon
+    from docunet_rt.ner.recognize import dictionary_forms, dictionary_spans
+
+    lex = Lexicon.build([("myocardial infarction", "Disease", "D1"), ("cocaine", "Chemical", "C1"),
+                         ("MI", "Disease", "D1"), ("cold", "Disease", "D2"),
+                         ("cold", "Chemical", "C2")])  # fmt: skip
+    forms = dictionary_forms(lex, 3)
+    assert "mi" not in forms and "cold" not in forms  # too short; ambiguous between types
+    text = "Cocaine-induced myocardial infarctions and cocaine, MI and a cold."
+    words = tokenize_with_offsets(text)
+    tagged = [(0, 1, "Chemical")]  # the tagger found the first "Cocaine" only
+    got = dictionary_spans(text, words, tagged, forms)
+    assert [(text[words[a][1] : words[b - 1][2]], t) for a, b, t in got] == [
+        ("Cocaine", "Chemical"),
+        ("myocardial infarctions", "Disease"),
+        ("cocaine", "Chemical"),
+    ]
+    overlapping = dictionary_spans(text, words, [(3, 4, "Disease")], forms)  # "myocardial"
+    assert (3, 5, "Disease") not in overlapping and (3, 4, "Disease") in overlapping
+
+
+def test_export_tagger_dictionary_needs_a_tagger(tmp_path):
+    from docunet_rt.export import export_model
+
+    with pytest.raises(Exception, match="--tagger-dictionary needs --tagger"):
+        export_model(tmp_path / "ckpt", tmp_path / "m", tagger_dictionary=3)

@@ -81,6 +81,13 @@ def export(
         help="Entity tagger checkpoint (docunet-rt train-ner) to add, so the MODEL_DIR also "
         "extracts from raw text (extract --entities predict|auto).",
     ),
+    tagger_dictionary: int | None = typer.Option(
+        None,
+        "--tagger-dictionary",
+        min=1,
+        help="With --tagger: also take lexicon forms of at least N characters found in the text "
+        "where the tagger found nothing (choose N on dev: benchmarks/ner_dictionary.py).",
+    ),
     verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Export a checkpoint to a self-contained ONNX model directory (graphs, tokenizer, model.json)."""
@@ -94,7 +101,7 @@ def export(
     result = run_guarded(
         needs_extra, export_model, ckpt_dir, out, precisions=precision, opset=opset,
         optimize=optimize, exporter=exporter, per_channel=per_channel, reduce_range=reduce_range,
-        weight_type=weight_type, tagger=tagger,
+        weight_type=weight_type, tagger=tagger, tagger_dictionary=tagger_dictionary,
     )  # fmt: skip
     for prec in result.precisions:
         files = result.files[prec]

@@ -291,6 +291,7 @@ def export_model(
     weight_type: str = "qint8",
     max_tokens: int = 16384,
     tagger: str | os.PathLike | None = None,
+    tagger_dictionary: int | None = None,
 ) -> ExportResult:
     """Export CKPT_DIR to MODEL_DIR with every requested precision variant.
 
@@ -299,7 +300,8 @@ def export_model(
     fusions that keep the attention output (:func:`~docunet_rt.export.quantize.optimize_fp32`)
     to the CPU variants fp32 and int8. ``max_tokens`` sizes the suggested TensorRT profiles.
     ``tagger``: an entity-tagger checkpoint (``docunet-rt train-ner``) to add, with its lexicon,
-    so that the MODEL_DIR also runs on raw text (``export/tagger.py``).
+    so that the MODEL_DIR also runs on raw text (``export/tagger.py``); ``tagger_dictionary``:
+    also add lexicon matches of at least that many characters where the tagger found nothing.
     Every variant is checked with ``onnx.checker`` and run once on ORT CPU (fp32 must match
     PyTorch on the tracing batch to 1e-3).
     """
@@ -312,6 +314,8 @@ def export_model(
         )
     src, out = Path(ckpt_dir), Path(model_dir)
     check_output_dir(out, src)
+    if tagger_dictionary is not None and tagger is None:
+        raise ExportError("--tagger-dictionary needs --tagger NER_CKPT")
     if tagger is not None and not (Path(tagger) / "tagger.json").is_file():
         raise ExportError(
             f"--tagger {tagger} is not a tagger checkpoint (no tagger.json); make one with "
@@ -367,6 +371,7 @@ def export_model(
         tagger_section = export_tagger(
             tagger, out, precs, opset=opset, re_tokenizer=out / "tokenizer.json",
             per_channel=per_channel, reduce_range=reduce_range, weight_type=weight_type,
+            dictionary_min_chars=tagger_dictionary,
         )  # fmt: skip
 
     # TensorRT targets: fp16 and the plain fp32 graphs (int8 and --optimize graphs are CPU-only)

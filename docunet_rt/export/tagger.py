@@ -55,8 +55,10 @@ def export_tagger(
     per_channel: bool = True,
     reduce_range: bool = True,
     weight_type: str = "qint8",
+    dictionary_min_chars: int | None = None,
 ) -> dict[str, Any]:
-    """Write the tagger variants (and lexicon) into ``out``; return model.json's section."""
+    """Write the tagger variants (and lexicon) into ``out``; return model.json's section.
+    ``dictionary_min_chars``: turn on lexicon matching (``TaggerConfig.dictionary_min_chars``)."""
     import torch
 
     from ..ner.model import TorchTagFn
@@ -114,8 +116,13 @@ def export_tagger(
         lexicon = LEXICON_FILE
         shutil.copyfile(src / LEXICON_JSON, out / lexicon)
     files = [*graphs.values(), *([lexicon] if lexicon else []), tokenizer]
+    config = model.config.to_dict()
+    if dictionary_min_chars is not None:
+        if lexicon is None:
+            raise ExportError("--tagger-dictionary needs a lexicon in the tagger checkpoint")
+        config["dictionary_min_chars"] = dictionary_min_chars
     return {
-        "config": model.config.to_dict(),
+        "config": config,
         "labels": model.config.labels,
         "graphs": graphs,
         "lexicon": lexicon,

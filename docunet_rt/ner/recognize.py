@@ -20,7 +20,7 @@ import numpy as np
 from ..data.document import DataError, Document
 from ..data.text import tokenize_with_offsets
 from ..features import TokenizerInfo
-from ..grouping import Group, Lexicon, group_by_concept, group_by_name
+from ..grouping import Group, Lexicon, group_by_concept, group_by_name, normalize
 from .tagging import (
     Span,
     TagFeatures,
@@ -56,6 +56,47 @@ def load_lexicon(path: str | Path) -> Lexicon:
     return Lexicon({(t, form): cid for t, form, cid in blob["entries"]})
 
 
+def dictionary_forms(lexicon: Lexicon, min_chars: int = 3) -> dict[str, str]:
+    """Normalised form → type, for the lexicon's forms of one type and ``min_chars`` or more."""
+    types: dict[str, set[str]] = {}
+    for etype, form in lexicon.ids:
+        if len(form) >= min_chars:
+            types.setdefault(form, set()).add(etype)
+    return {f: next(iter(t)) for f, t in types.items() if len(t) == 1}
+
+
+def dictionary_spans(
+    text: str,
+    words: Sequence[tuple[str, int, int]],
+    spans: Sequence[Span],
+    forms: Mapping[str, str],
+    max_words: int = 6,
+) -> list[Span]:
+    """``spans`` plus the word n-grams (longest first, left to right, starting and ending on a
+    word character) whose normalised text is a dictionary form, where no span is."""
+    taken = [False] * len(words)
+    for a, b, _ in spans:
+        taken[a:b] = [True] * (b - a)
+    found: list[Span] = []
+    i, n = 0, len(words)
+    while i < n:
+        hit = None
+        if not taken[i] and words[i][0][:1].isalnum():
+            for j in range(min(n, i + max_words), i, -1):
+                if any(taken[i:j]) or not words[j - 1][0][-1:].isalnum():
+                    continue
+                etype = forms.get(normalize(text[words[i][1] : words[j - 1][2]]))
+                if etype is not None:
+                    hit = (i, j, etype)
+                    break
+        if hit:
+            found.append(hit)
+            i = hit[1]
+        else:
+            i += 1
+    return sorted([*spans, *found])
+
+
 class Recognizer:
     """Tag words, group mentions, fill records. ``max_tokens``: padded window tokens per call of
     the tag function (a long document's windows go in several calls)."""
@@ -73,6 +114,8 @@ class Recognizer:
         self.lexicon = lexicon if lexicon is not None else Lexicon()
         self.max_tokens = max_tokens
         self.max_wordpieces = max_wordpieces
+        m = config.dictionary_min_chars
+        self.forms = dictionary_forms(self.lexicon, m) if m is not None else None
 
     def with_limits(self, max_tokens: int, max_wordpieces: int | None) -> Recognizer:
         """This recognizer (same tag function, lexicon) with other batch/document limits."""
@@ -217,6 +260,9 @@ class Recognizer:
         for i, sp in zip(order, self.tag([words[i] for i in order]), strict=True):
             spans[i] = sp
         for (k, obj, src), sp in zip(todo, spans, strict=True):
+            if self.forms:
+                text, toks = (obj["text"], src) if "sents" not in obj else _joined(src)
+                sp = dictionary_spans(text, toks, sp, self.forms)
             # gold indices and given entities no longer apply
             rest = {key: v for key, v in obj.items() if key not in ("labels", "vertexSet")}
             if "sents" in obj:
@@ -251,6 +297,15 @@ class Recognizer:
                 raise err("sents must be a list of lists of token strings", "sents")
             return "sents"
         return None
+
+
+def _joined(sents: Sequence[Sequence[str]]) -> tuple[str, list[tuple[str, int, int]]]:
+    """Tokenised sentences as one text (words joined by spaces) and each word's offsets."""
+    toks, pos = [], 0
+    for w in (w for sent in sents for w in sent):
+        toks.append((w, pos, pos + len(w)))
+        pos += len(w) + 1
+    return " ".join(w for w, _, _ in toks), toks
 
 
 def needs_entities(obj: Any, mode: str) -> bool:

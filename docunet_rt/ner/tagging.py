@@ -43,6 +43,10 @@ class TaggerConfig:
     # How predicted mentions become entities: "concept" (lexicon of concept ids from training
     # annotations + abbreviations, e.g. MeSH for CDR) or "name" (coreference by name/aliases).
     grouping: str = "name"
+    # Add lexicon matches (word n-grams whose normalised form is a lexicon form of one type and
+    # at least this many characters) where the tagger found nothing; None = off. Chosen on dev
+    # (benchmarks/ner_dictionary.py) and set at export (export --tagger-dictionary N).
+    dictionary_min_chars: int | None = None
 
     def __post_init__(self) -> None:
         if self.grouping not in GROUPINGS:
