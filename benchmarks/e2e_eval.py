@@ -207,6 +207,13 @@ def main() -> None:
         "tagger_checkpoint": (model.get("tagger") or {}).get("source_checkpoint", {}).get("path"),
         "tagger_best_dev": (model.get("tagger") or {}).get("source_checkpoint", {}).get("best"),
     }  # fmt: skip
+    tagger_ckpt = res["model"]["tagger_checkpoint"]
+    if tagger_ckpt and (Path(tagger_ckpt) / "tagger.json").is_file():
+        res["model"]["tagger_training"] = json.loads(
+            (Path(tagger_ckpt) / "tagger.json").read_text()
+        ).get("training")
+    res["model"]["tagger_dictionary_min_chars"] = (model.get("tagger") or {}).get(
+        "config", {}).get("dictionary_min_chars")  # fmt: skip
     print(json.dumps({k: v for k, v in res.items() if k != "model"}, indent=1))
     print(write_result(args.name, envelope(sys.argv, kind="e2e", task=args.task, **res)))
 

@@ -31,5 +31,20 @@ redocred() {  # Re-DocRED 400/50/50 split of dev_revised.json (written to a scra
     --lr-encoder 5e-5 --seed "${SEED:-66}" $RESUME "$@"
 }
 redocred_nounet() { NAME_SUFFIX=nounet redocred --no-unet "$@"; }
+ner_cdr() {  # entity tagger for CDR raw text (issue 11): PubTator train, selected on dev
+  $BIN/docunet-rt train-ner --train "$DATA/cdr/CDR_TrainingSet.PubTator.txt" \
+    --dev "$DATA/cdr/CDR_DevelopmentSet.PubTator.txt" --out "$RUNS/ner_cdr" --epochs 8 \
+    --batch-size 4 --seed "${SEED:-66}" $RESUME "$@"
+  # the concept lexicon from train + dev annotations (never test)
+  $BIN/docunet-rt lexicon "$DATA/cdr/CDR_TrainingSet.PubTator.txt" \
+    "$DATA/cdr/CDR_DevelopmentSet.PubTator.txt" -o "$RUNS/ner_cdr/lexicon.json"
+}
+ner_docred() {  # entity tagger for DocRED-style text: DocRED test.json (gold mentions, no
+  # relation labels) + the 400 training documents of the Re-DocRED split; selected on its dev 50
+  [ -f "$SCRATCH/train.json" ] || $BIN/python benchmarks/redocred_split.py --out "$SCRATCH"
+  $BIN/docunet-rt train-ner --train "$DATA/docred/test.json" --train "$SCRATCH/train.json" \
+    --dev "$SCRATCH/dev.json" --out "$RUNS/ner_docred" --epochs 3 --batch-size 4 \
+    --seed "${SEED:-66}" $RESUME "$@"
+}
 
-"${1:?usage: train_runs.sh cdr|cdr_nounet|redocred|redocred_nounet [extra train options]}" "${@:2}"
+"${1:?usage: train_runs.sh cdr|cdr_nounet|redocred|redocred_nounet|ner_cdr|ner_docred [extra train options]}" "${@:2}"
