@@ -3,7 +3,8 @@ on long inputs, at the default per-document bounds. Each case is a fresh process
 GNU time's maximum RSS, and for the streams also the RSS sampled every 0.5 s (first and last
 tenth of the run, to show it does not grow with the stream).
 
-  normal      the first N DocRED test documents as plain text
+  normal      the first N DocRED test documents as plain text (also with tagger batches of
+              512 / 1024 / 4096 padded tokens: "tagger_budget")
   long_20k    a 20,000-word plain-text document (DocRED texts glued together) among them:
               tagged up to max_doc_tokens wordpieces, then rejected (max_doc_tokens)
   long_20k_in the same document with the bounds raised (--max-doc-tokens 32768
@@ -116,7 +117,11 @@ def main() -> None:
         return p
 
     cases = {}
-    cases["normal"] = run_case(args, write("normal", normal), [])
+    normal_file = write("normal", normal)
+    cases["normal"] = run_case(args, normal_file, [])
+    # the tagger's batch on the CPU (options.TAGGER_CPU_MAX_TOKENS): memory and time per budget
+    budgets = {t: run_case(args, normal_file, ["--tagger-max-tokens", str(t)])
+               for t in (512, 1024, 4096)}  # fmt: skip
     mixed = write("long", normal[:50] + [long_text] + normal[50:])
     cases["long_20k"] = run_case(args, mixed, [])
     raised = ["--max-doc-tokens", "32768", "--max-entities", "4096", "--max-head-mb", "4096"]
@@ -130,7 +135,7 @@ def main() -> None:
     print(json.dumps(cases, indent=1))
     print(write_result(args.name, envelope(
         sys.argv, kind="raw_memory", long_document_words=n_long, threads=args.threads,
-        precision=args.precision, cases=cases,
+        precision=args.precision, cases=cases, tagger_budget=budgets,
     )))  # fmt: skip
 
 

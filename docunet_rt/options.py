@@ -28,6 +28,10 @@ DEFAULT_MAX_TOKENS = 4096
 # On a GPU larger batches pay: PyTorch on an H200 ran 675 docs/s at 4096 and 1,260 at 32,768
 # (issue 12's measurements); the ONNX Runtime GPU path takes the same default.
 GPU_DEFAULT_MAX_TOKENS = 32768
+# The entity tagger's batch on the CPU (padded tokens per run, i.e. one 512-wordpiece window):
+# its activations stay in ONNX Runtime's arena, and on 100 DocRED documents 512 was the smallest
+# and fastest of 512 / 1024 / 4096 (benchmarks/results/raw_memory_bounds.json, "tagger_budget").
+TAGGER_CPU_MAX_TOKENS = 512
 DEFAULT_MIN_SCORE = 0.5  # sigmoid(logit) > 0.5 is the model's own decision (logit > 0)
 DEFAULT_SORT_WINDOW = 256  # documents read ahead and sorted by length before batching
 # Per-document bounds, so that one huge record cannot take a run down (it becomes an error
@@ -107,6 +111,9 @@ class ExtractOptions:
     max_entities: int | None = DEFAULT_MAX_ENTITIES
     max_head_mb: int | None = DEFAULT_MAX_HEAD_MB
     entities: str = "given"  # one of ENTITY_MODES
+    # padded tokens per entity-tagger run; None: the device's default (TAGGER_CPU_MAX_TOKENS on
+    # the CPU, the batch budget on a GPU)
+    tagger_max_tokens: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("entities mode", self.entities, ENTITY_MODES)
@@ -115,7 +122,8 @@ class ExtractOptions:
             raise ValueError(f"min_score must be between 0 and 1 (exclusive), got {ms!r}")
         if math.isnan(ms):
             raise ValueError("min_score must be a number, got nan")
-        for name in ("top_k", "max_tokens", "batch_size", "sort_window", *BOUNDS):
+        for name in ("top_k", "max_tokens", "tagger_max_tokens", "batch_size", "sort_window",
+                     *BOUNDS):  # fmt: skip
             _at_least_one(name, getattr(self, name))
         if self.relations is not None:
             rels = parse_list(self.relations)

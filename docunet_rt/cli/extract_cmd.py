@@ -151,6 +151,13 @@ def extract(
         help="Where entities come from: given (the input's), predict (the MODEL_DIR's tagger "
         "finds them in the text), auto (predict where a record gives none).",
     ),
+    tagger_max_tokens: int | None = typer.Option(
+        None,
+        "--tagger-max-tokens",
+        min=1,
+        help="Padded tokens per entity-tagger run (default: one 512-wordpiece window on the CPU, "
+        "the batch budget on a GPU).",
+    ),
     output_format: str = typer.Option(
         "jsonl",
         "--output-format",
@@ -246,7 +253,8 @@ def extract(
     given = dict(min_score=min_score, top_k=top_k, relations=parse_list(relations),
                  max_tokens=max_tokens, batch_size=batch_size, max_record_bytes=max_record_bytes,
                  max_doc_tokens=max_doc_tokens, max_entities=max_entities,
-                 max_head_mb=max_head_mb, entities=entities)  # fmt: skip
+                 max_head_mb=max_head_mb, entities=entities,
+                 tagger_max_tokens=tagger_max_tokens)  # fmt: skip
     try:  # the one validation of the options (ExtractOptions.__post_init__)
         options = ExtractOptions(**{k: v for k, v in given.items() if v is not None})
     except ValueError as e:

@@ -194,10 +194,12 @@ class OrtTagFn:
         self._lock = threading.Lock()
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        t0 = time.perf_counter()
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
-        out = self.session.run(list(TAGGER_OUTPUTS), feed)[0]
+        # One run at a time: the parse workers call this concurrently, and every concurrent run
+        # holds its own activations (the session's intra-op threads already use the cores).
         with self._lock:
+            t0 = time.perf_counter()
+            out = self.session.run(list(TAGGER_OUTPUTS), feed)[0]
             self.seconds += time.perf_counter() - t0
         return out
 
