@@ -370,6 +370,24 @@ def test_cdr_small_and_direction(tmp_path):
     assert doc.sentences == [["Aspirin", "causes", "asthma", "."], ["Really", "."]]
 
 
+def test_cdr_entity_order_does_not_depend_on_the_labels(tmp_path):
+    """The files list CID groups first: in pair order the related entities would come first
+    (a label leak); entities are ordered by first mention instead."""
+    text = "Aspirin and ibuprofen cause asthma .|Really ."
+    nr = "1:NR:2 L2R NON-CROSS 0-1 4-5 D1 Aspirin Chemical 0 1 0 D2 asthma Disease 4 5 0".split()
+    cid = "1:CID:2 L2R NON-CROSS 2-3 4-5 D3 ibuprofen Chemical 2 3 0 D2 asthma Disease 4 5 0"
+    p = tmp_path / "x.data"
+    p.write_text(cdr_line([cid.split(), nr], text) + "\n")
+    (doc,) = read_cdr(p)
+    assert [e.id for e in doc.entities] == ["D1", "D3", "D2"]  # document order
+    assert [(doc.entities[la.head].id, doc.entities[la.tail].id) for la in doc.labels] == [
+        ("D3", "D2")]  # fmt: skip
+    assert {(doc.entities[c.head].id, doc.entities[c.tail].id) for c in doc.candidates} == {
+        ("D1", "D2"), ("D3", "D2")}  # fmt: skip
+    (atlop,) = read_cdr(p, entity_order="pairs")
+    assert [e.id for e in atlop.entities] == ["D3", "D2", "D1"]  # the CID pair's entities first
+
+
 @pytest.mark.parametrize(
     ("index", "value", "pattern"),
     [
