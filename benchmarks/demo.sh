@@ -28,8 +28,6 @@ echo "== 4/5 extract triples from $OUT/data/corpus.jsonl (ONNX Runtime, int8, CP
 $BIN/docunet-rt extract "$OUT/data/corpus.jsonl" -o "$OUT/triples.jsonl" --model "$OUT/model" \
   --precision int8 --device cpu --summary "$OUT/triples.jsonl.summary.json" || [ $? -eq 3 ]
 
-$BIN/python benchmarks/demo_summary.py "$OUT" "$start"
-
 echo "== 5/5 raw text: entity tagger (${NER_EPOCHS:-2} epochs), exported with the model, on plain text"
 $BIN/docunet-rt train-ner --train "$OUT/data/train.json" --dev "$OUT/data/dev.json" \
   --out "$OUT/ner" --epochs "${NER_EPOCHS:-2}" --seed 7
@@ -56,3 +54,5 @@ for line in list(open(f"{out}/raw_triples.jsonl"))[:3]:
     for t in r["triples"][:3]:
         print(f"  {t['head']['name']} --{t['relation']['name']}--> {t['tail']['name']} {t['score']}")
 PY
+
+$BIN/python benchmarks/demo_summary.py "$OUT" "$start"

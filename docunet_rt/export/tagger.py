@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def export_tagger(
     ref = TorchTagFn(model)(ids, mask)
     plain = out / "tagger.plain.onnx.tmp"
     axes = dynamic_axes(TAGGER_GRAPH)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer chatter; the fp32 graph is checked below
         torch.onnx.export(
             model, (torch.from_numpy(ids), torch.from_numpy(mask)), str(plain), dynamo=False,
             opset_version=opset, input_names=list(TAGGER_INPUTS),
