@@ -24,6 +24,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .ner.scoring import prf
+
 PERSON_TYPES = frozenset({"PER", "PERSON"})
 _DASHES = re.compile(r"[\u002d\u2010-\u2015\u2212_/]+")
 _SPACE = re.compile(r"\s+")
@@ -171,9 +173,7 @@ def cluster_scores(
 ) -> dict[str, float]:
     """Exact-cluster P/R/F1 (a predicted entity counts when its mention set equals a gold one)
     and B-cubed P/R/F1, over the mentions of one or more documents (indices must be global)."""
-    p_sets, g_sets = {frozenset(c) for c in predicted}, {frozenset(c) for c in gold}
-    tp = len(p_sets & g_sets)
-    exact = _prf(tp, len(p_sets), len(g_sets))
+    exact = prf({frozenset(c) for c in predicted}, {frozenset(c) for c in gold})
     of_p = {m: frozenset(c) for c in predicted for m in c}
     of_g = {m: frozenset(c) for c in gold for m in c}
     ms = list(of_g)
@@ -182,8 +182,3 @@ def cluster_scores(
     b3 = 2 * bp * br / (bp + br) if bp + br else 0.0
     return {**{f"exact_{k}": v for k, v in exact.items()}, "b3_precision": bp, "b3_recall": br,
             "b3_f1": b3}  # fmt: skip
-
-
-def _prf(tp: int, pred: int, gold: int) -> dict[str, float]:
-    p, r = tp / max(1, pred), tp / max(1, gold)
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}

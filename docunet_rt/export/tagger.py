@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..runtime.model_dir import (
+    GRAPH_IO,
     LEXICON_FILE,
     TAGGER_GRAPH,
     TAGGER_INPUTS,
@@ -132,12 +133,6 @@ def export_tagger(
         "special_tokens": {"cls_id": tok.cls_id, "sep_id": tok.sep_id, "pad_id": tok.pad_id},
         "cpu_runnable": runnable,
         "sha256": {f: file_sha256(out / f) for f in files},
-        "io": {n: {"dtype": d, "shape": s.split()} for n, (d, s) in _io().items()},
+        "io": {n: {"dtype": d, "shape": s.split()} for n, (d, s) in GRAPH_IO[TAGGER_GRAPH].items()},
         "source_checkpoint": {"path": str(src.resolve()), "best": blob.get("best", {})},
     }
-
-
-def _io() -> dict[str, tuple[str, str]]:
-    from ..runtime.model_dir import GRAPH_IO
-
-    return GRAPH_IO[TAGGER_GRAPH]

@@ -2,13 +2,14 @@
 
 It runs over any *tag function* ``(input_ids, attention_mask) (W, L) int64 → logits (W, L, C)``:
 the MODEL_DIR's ``tagger.<precision>.onnx`` on ONNX Runtime (``runtime.Extractor``), or the PyTorch
-tagger while training (``model.TorchTagFn``). ``annotate`` turns a record without entities into one
+tagger while training (``model.TorchTagFn``). ``annotate`` / ``annotate_many`` turn a record without entities into one
 with them (``entities`` with character offsets for ``{"text"}`` records, ``vertexSet`` for
 DocRED-style ``{"sents"}`` records), so the rest of the pipeline is the gold-entity pipeline.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -121,9 +122,9 @@ class Recognizer:
         """This recognizer (same tag function, lexicon) with other batch/document limits."""
         if (max_tokens, max_wordpieces) == (self.max_tokens, self.max_wordpieces):
             return self
-        return Recognizer(
-            self.tag_fn, self.tok, self.config, self.lexicon, max_tokens, max_wordpieces
-        )
+        other = copy.copy(self)  # shares the tag function, lexicon and dictionary forms
+        other.max_tokens, other.max_wordpieces = max_tokens, max_wordpieces
+        return other
 
     # -- tagging ---------------------------------------------------------------------------------
     def tag(self, documents: Sequence[Sequence[str]]) -> list[list[Span]]:
@@ -164,11 +165,6 @@ class Recognizer:
             return group_by_concept(mentions, text, self.lexicon)
         return group_by_name(mentions, text)
 
-    def text_entities(self, text: str) -> list[dict[str, Any]]:
-        """Entities of raw ``text`` in the ``{"text", "entities"}`` record format."""
-        words = tokenize_with_offsets(text)
-        return self._text_entities(text, words, self.tag([[w for w, _, _ in words]])[0])
-
     def _text_entities(
         self, text: str, words: Sequence[tuple[str, int, int]], spans: Sequence[Span]
     ) -> list[dict[str, Any]]:
@@ -185,12 +181,6 @@ class Recognizer:
                 ent["id"] = g.id
             ents.append(ent)
         return ents
-
-    def sentence_entities(self, sents: Sequence[Sequence[str]]) -> list[list[dict[str, Any]]]:
-        """A DocRED ``vertexSet`` for tokenised sentences (a mention never crosses a sentence:
-        a predicted span that does is cut at the sentence end)."""
-        words = [w for sent in sents for w in sent]
-        return self._sentence_entities(sents, self.tag([words])[0])
 
     def _sentence_entities(
         self, sents: Sequence[Sequence[str]], spans: Sequence[Span]

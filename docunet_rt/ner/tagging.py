@@ -242,14 +242,3 @@ def decode_logits(rows: np.ndarray, config: TaggerConfig) -> list[Span]:
     lab = rows.argmax(-1)
     lab[~rows.any(-1)] = 0
     return decode_bio(lab, config)
-
-
-def span_prf(pred: Sequence[set[Any]], gold: Sequence[set[Any]]) -> dict[str, float]:
-    """Micro P/R/F1 over per-document sets (exact match of whatever the sets hold)."""
-    tp = sum(len(p & g) for p, g in zip(pred, gold, strict=True))
-    n_p, n_g = sum(len(p) for p in pred), sum(len(g) for g in gold)
-    p, r = tp / max(1, n_p), tp / max(1, n_g)
-    return {
-        "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
-        "predicted": n_p, "gold": n_g, "correct": tp,
-    }  # fmt: skip

@@ -42,7 +42,8 @@ from ..train import (
 )
 from .model import IGNORE, Tagger, TorchTagFn, window_labels
 from .recognize import Recognizer, build_lexicon, save_lexicon
-from .tagging import TaggerConfig, document_words, gold_spans, span_prf, tag_features, window_batch
+from .scoring import prf
+from .tagging import TaggerConfig, document_words, gold_spans, tag_features, window_batch
 
 logger = logging.getLogger("docunet_rt")
 NER_FORMAT = "docunet-rt-tagger/1"
@@ -88,7 +89,10 @@ def entity_types(docs: Sequence[Document]) -> list[str]:
 def score_mentions(recognizer: Recognizer, docs: Sequence[Document]) -> dict[str, float]:
     """Mention P/R/F1 (exact word span and type) of ``recognizer`` on gold ``docs``."""
     pred = recognizer.tag([document_words(d)[0] for d in docs])
-    return span_prf([set(p) for p in pred], [set(gold_spans(d)) for d in docs])
+    return prf(
+        {(i, *s) for i, spans in enumerate(pred) for s in spans},
+        {(i, *s) for i, d in enumerate(docs) for s in gold_spans(d)},
+    )
 
 
 def save_tagger(out: Path, model: Tagger, tok: TokenizerInfo, meta: dict[str, Any]) -> None:

@@ -222,12 +222,6 @@ class Extractor:
             recognizer=recognizer,
         )  # fmt: skip
 
-    @property
-    def has_tagger(self) -> bool:
-        if self.spec is not None:
-            return self.spec.tagger is not None
-        return self._recognizer is not None
-
     def recognizer(self, options: ExtractOptions) -> Recognizer | None:
         """The entity tagger ``options.entities`` needs (its session made on first use), or
         None (``given``; ``auto`` without a tagger). ``predict`` without a tagger is a
@@ -448,17 +442,19 @@ class Extractor:
         ``ErrorRecord(line, id, reason)`` and the rest go on."""
         options = options or ExtractOptions()
         decoder = self.decoder(options)
+        recognizer = self.recognizer(options)
         chunk: list[Record] = []
         for rec in records:
             chunk.append(rec)
             if len(chunk) >= options.sort_window:
-                yield from self._records_chunk(chunk, options, decoder)
+                yield from self._records_chunk(chunk, options, decoder, recognizer)
                 chunk = []
         if chunk:
-            yield from self._records_chunk(chunk, options, decoder)
+            yield from self._records_chunk(chunk, options, decoder, recognizer)
 
-    def _records_chunk(self, chunk, options, decoder) -> Iterator[DocumentResult | ErrorRecord]:
-        recognizer = self.recognizer(options)
+    def _records_chunk(
+        self, chunk, options, decoder, recognizer
+    ) -> Iterator[DocumentResult | ErrorRecord]:
         items = prepare_records(chunk, self.tok, self.config, options, self.buckets, recognizer)
         good = [k for k, p in enumerate(items) if p.error is None]
         out: list[DocumentResult | ErrorRecord | None] = [
