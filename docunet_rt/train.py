@@ -489,18 +489,35 @@ RUN_IDENTITY = (
 )  # fmt: skip
 
 
-def run_identity(opts: TrainOptions) -> dict[str, Any]:
-    return {k: getattr(opts, k) for k in RUN_IDENTITY}
+PATH_FIELDS = ("train", "dev", "test", "encoder")  # compared as the files they name
 
 
-def check_same_run(state: dict[str, Any], opts: TrainOptions) -> None:
+def _as_path(v: Any) -> Any:
+    """A path option as the file it names (absolute, links resolved); lists element-wise;
+    anything else (None, an encoder name that is not a directory here) unchanged."""
+    if isinstance(v, (list, tuple)):
+        return [_as_path(x) for x in v]
+    return os.path.realpath(v) if isinstance(v, str) and os.path.exists(v) else v
+
+
+def run_identity(opts: Any, fields: Sequence[str] = RUN_IDENTITY) -> dict[str, Any]:
+    """The options ``fields`` of ``opts`` that a resumed run must share, paths absolute."""
+    return {k: _as_path(getattr(opts, k)) if k in PATH_FIELDS else getattr(opts, k) for k in fields}
+
+
+def check_same_run(state: dict[str, Any], opts: Any, fields: Sequence[str] = RUN_IDENTITY) -> None:
     """ValueError naming the options that differ from the run being resumed (runs saved
-    before this check existed carry no identity and are not checked)."""
+    before this check existed carry no identity and are not checked). Paths count as the same
+    when they name the same file (``data/x.json`` and ``/abs/data/x.json``)."""
     saved = state.get("run")
     if not saved:
         return
-    ours = run_identity(opts)
-    diff = [f"{k}: {saved.get(k)!r} → {ours[k]!r}" for k in ours if saved.get(k) != ours[k]]
+    ours = run_identity(opts, fields)
+    diff = [
+        f"{k}: {saved.get(k)!r} → {ours[k]!r}"
+        for k in ours
+        if (_as_path(saved.get(k)) if k in PATH_FIELDS else saved.get(k)) != ours[k]
+    ]
     if diff:
         raise ValueError(
             "--resume with other options than the run it continues ("

@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,7 +234,7 @@ def test_an_empty_test_file_is_not_scored(tmp_path, encoder_dir, four_docs):
     assert "test" not in summary
 
 
-def test_resume_with_other_options_is_refused(tmp_path, encoder_dir, four_docs):
+def test_resume_with_other_options_is_refused(tmp_path, encoder_dir, four_docs, monkeypatch):
     def stop(ev):
         if ev.get("event") == "epoch":
             raise Stop
@@ -242,5 +243,8 @@ def test_resume_with_other_options_is_refused(tmp_path, encoder_dir, four_docs):
         train(opts(tmp_path, encoder_dir, four_docs, epochs=3), stop)
     with pytest.raises(ValueError, match=r"other options .*seed: 1 → 2"):
         train(opts(tmp_path, encoder_dir, four_docs, epochs=3, seed=2, resume=True))
-    summary = train(opts(tmp_path, encoder_dir, four_docs, epochs=3, resume=True))
+    # the same files named another way (relative to the working directory) are the same run
+    monkeypatch.chdir(Path(four_docs).parent)
+    rel = Path(four_docs).name
+    summary = train(opts(tmp_path, encoder_dir, rel, epochs=3, resume=True))
     assert summary["epoch"] == 3

@@ -31,12 +31,14 @@ from ..features import TokenizerInfo
 from ..train import (
     _append_metrics,
     check_run_dir,
+    check_same_run,
     linear_warmup,
     load_split,
     mark_finished,
     pick_device,
     require_training_extras,
     resume_state,
+    run_identity,
     save_resume_state,
     seed_everything,
 )
@@ -165,13 +167,10 @@ def train_ner(
         eps=1e-6, weight_decay=0.01,
     )  # fmt: skip
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup(total, opts.warmup))
-    identity = {k: getattr(opts, k) for k in RUN_IDENTITY}
+    identity = run_identity(opts, RUN_IDENTITY)
     state: dict[str, Any] = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": None}
     if resumed is not None:
-        if resumed.get("run") and resumed["run"] != identity:
-            raise ValueError(
-                "--resume with other options than the run it continues; use a new --out"
-            )
+        check_same_run(resumed, opts, RUN_IDENTITY)
         state = {**state, **resume_state(last, model, optimizer, scheduler)}
     state.update(epochs=epochs, total_steps=total, run=identity)
     out.mkdir(parents=True, exist_ok=True)
