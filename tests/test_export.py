@@ -156,6 +156,47 @@ def test_int8_quantizes_weight_matmuls_only(exported):
         assert "Gemm" not in ops  # rewritten to MatMul + Add, then quantised
 
 
+def test_int8_convolutions_calibrated_on_documents(
+    exported, export_checkpoint, source_model, parity_docs, tmp_path
+):
+    """--calibration FILE: the head's convolutions become QDQ int8 (ranges from the file's
+    documents), described in model.json, and the int8 variant still agrees with PyTorch; the
+    default (auto) on a checkpoint without a dev file leaves them fp32 and says so."""
+    import onnx
+
+    from docunet_rt.data import write_docred
+    from docunet_rt.export import ExportError, check_parity, export_model
+
+    model, tok = source_model
+    calib = tmp_path / "calib.json"
+    write_docred(parity_docs[:6], calib, jsonl=False)
+    out = tmp_path / "m"
+    export_model(export_checkpoint, out, precisions="int8", calibration=calib)
+
+    def ops(path):
+        return [n.op_type for n in onnx.load(str(path)).graph.node]
+
+    n_conv = ops(exported[0] / "head.fp32.onnx").count("Conv")
+    assert n_conv > 0
+    head = ops(out / "head.int8.onnx")
+    # every convolution has its input quantised and its weight dequantised (QDQ)
+    assert head.count("Conv") == n_conv
+    assert head.count("QuantizeLinear") >= n_conv and head.count("DequantizeLinear") >= 2 * n_conv
+    conv = json.loads((out / "model.json").read_text())["variants"]["int8"]["convolutions"]
+    assert conv["quantized"] == n_conv and conv["calibration_batches"] >= 1
+    assert conv["calibration_file"] == str(calib)
+    r8 = check_parity(
+        export_checkpoint, out, parity_docs[:8], precision="int8", model=model, tok=tok
+    )
+    assert r8.triple_agreement > 0.9, r8.summary()
+    # the session fixture's export: the checkpoint records no dev file → convolutions stay fp32
+    assert "QuantizeLinear" not in ops(exported[0] / "head.int8.onnx")
+    auto = json.loads((exported[0] / "model.json").read_text())["variants"]["int8"]
+    assert auto["convolutions"].startswith("fp32 (no calibration data: export --calibration")
+    with pytest.raises(ExportError, match="auto or none"):
+        export_model(export_checkpoint, tmp_path / "x", precisions="int8", calibration="nope.json")
+
+
 # ------------------------------------------------------------------------------------------------
 # Parity with PyTorch at untraced shapes
 # ------------------------------------------------------------------------------------------------

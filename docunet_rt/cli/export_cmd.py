@@ -69,6 +69,13 @@ def export(
         callback=choice("int8 weight type", INT8_WEIGHT_TYPES),
         help="int8 weight type: " + "|".join(INT8_WEIGHT_TYPES) + ".",
     ),
+    calibration: str = typer.Option(
+        "auto",
+        "--calibration",
+        help="int8: documents (DocRED/CDR/PubTator/JSONL file) that calibrate the head's "
+        "convolutions, statically quantised; auto = the checkpoint's dev file when it is here; "
+        "none = convolutions stay fp32.",
+    ),
     exporter: str = typer.Option(
         "torchscript",
         "--exporter",
@@ -102,6 +109,7 @@ def export(
         needs_extra, export_model, ckpt_dir, out, precisions=precision, opset=opset,
         optimize=optimize, exporter=exporter, per_channel=per_channel, reduce_range=reduce_range,
         weight_type=weight_type, tagger=tagger, tagger_dictionary=tagger_dictionary,
+        calibration=calibration,
     )  # fmt: skip
     for prec in result.precisions:
         files = result.files[prec]

@@ -44,6 +44,7 @@ from ..runtime.model_dir import (
     io_description,
     write_model_json,
 )
+from .calibration import calibration_feeds, calibration_source
 from .quantize import (
     TENSORRT_OPS,
     WEIGHT_TYPES,
@@ -292,6 +293,7 @@ def export_model(
     max_tokens: int = 16384,
     tagger: str | os.PathLike | None = None,
     tagger_dictionary: int | None = None,
+    calibration: str | os.PathLike | None = "auto",
 ) -> ExportResult:
     """Export CKPT_DIR to MODEL_DIR with every requested precision variant.
 
@@ -302,6 +304,9 @@ def export_model(
     ``tagger``: an entity-tagger checkpoint (``docunet-rt train-ner``) to add, with its lexicon,
     so that the MODEL_DIR also runs on raw text (``export/tagger.py``); ``tagger_dictionary``:
     also add lexicon matches of at least that many characters where the tagger found nothing.
+    ``calibration``: documents whose head inputs calibrate the int8 variant's convolutions
+    (``export/calibration.py``: a file, "auto" = the checkpoint's dev file when present, or
+    None/"none" = convolutions stay fp32).
     Every variant is checked with ``onnx.checker`` and run once on ORT CPU (fp32 must match
     PyTorch on the tracing batch to 1e-3).
     """
@@ -323,6 +328,7 @@ def export_model(
         )
     model, tok, meta = load_source(src)
     config: DocuNetConfig = model.config
+    calib = calibration_source(calibration, meta) if "int8" in precs else None
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.json").unlink(missing_ok=True)  # a crash must not leave a stale description
@@ -344,6 +350,7 @@ def export_model(
         notes = [optimize_fp32(plain[g], cpu[g], config=config, graph=g) for g in GRAPH_NAMES]
 
     files: dict[str, dict[str, str]] = {}
+    conv_info: dict[str, Any] | None = None
     ops: dict[str, dict[str, list[str]]] = {}
     runnable: dict[str, bool | str] = {}
     for prec in precs:
@@ -352,10 +359,15 @@ def export_model(
             if prec == "fp32":
                 shutil.copyfile(cpu[g], path)
             elif prec == "int8":
-                quantize_int8(
+                feeds = None
+                if g == "head" and calib is not None:
+                    feeds = calibration_feeds(calib, plain["encoder"], plain["head"], tok, config)
+                info = quantize_int8(
                     cpu[g], path, per_channel=per_channel, reduce_range=reduce_range,
-                    weight_type=weight_type,
+                    weight_type=weight_type, calibration=feeds,
                 )  # fmt: skip
+                if g == "head":
+                    conv_info = info.get("convolutions")
             else:
                 convert_fp16(plain[g], path)
         ops[prec] = {g: check_graph(path) for g, path in paths.items()}
@@ -386,8 +398,12 @@ def export_model(
     }
     if "int8" in variants:
         variants["int8"].update(
-            per_channel=per_channel, reduce_range=reduce_range, weight_type=weight_type
-        )
+            per_channel=per_channel, reduce_range=reduce_range, weight_type=weight_type,
+            convolutions=(
+                {**conv_info, "calibration_file": str(calib)} if conv_info
+                else "fp32 (no calibration data: export --calibration FILE)"
+            ),
+        )  # fmt: skip
     special = {"cls_id": tok.cls_id, "sep_id": tok.sep_id, "pad_id": tok.pad_id}
     description = describe(
         out, config, files, special, merge=[MERGE_FILE],

@@ -114,13 +114,19 @@ class OrtGraphs:
         t0 = time.perf_counter()
         hidden, rows = self.encode(batch, max_tokens)
         t1 = time.perf_counter()
-        doc_hidden, mention_att = merge_windows(batch, hidden, rows)
+        feed = self.head_feed(batch, hidden, rows)
         t2 = time.perf_counter()
-        feed = {"hidden": doc_hidden, "mention_att": mention_att, **batch.head_inputs()}
         (logits,) = self.head.run(list(HEAD_OUTPUTS), feed)
         t3 = time.perf_counter()
         self._time(t0, t1, t2, t3)
         return logits
+
+    @staticmethod
+    def head_feed(batch: Batch, hidden: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The head graph's inputs: the encoder's window outputs merged per document (numpy)
+        and the batch's index arrays. Export calibrates the int8 convolutions on these."""
+        doc_hidden, mention_att = merge_windows(batch, hidden, rows)
+        return {"hidden": doc_hidden, "mention_att": mention_att, **batch.head_inputs()}
 
     def _time(self, t0: float, t1: float, t2: float, t3: float) -> None:
         self.timings["encoder"] += t1 - t0
