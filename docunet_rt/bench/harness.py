@@ -51,10 +51,11 @@ from .runtimes import (
 logger = logging.getLogger("docunet_rt")
 
 STAGES = ("features", "collate", "encoder", "merge", "head", "decode")
-# The issue's targets: (name, runtime, metric, threshold, comparison)
+# The issues' targets: (name, runtime, metric, threshold, comparison). The speed ratios are
+# issue 14's (they were 1.5x and 3x before it; older result files record those).
 TARGETS = (
-    ("ort-fp32 docs/s >= 1.5x torch", "ort-fp32", "speedup_vs_torch", 1.5, ">="),
-    ("ort-int8 docs/s >= 3x torch", "ort-int8", "speedup_vs_torch", 3.0, ">="),
+    ("ort-fp32 docs/s >= 2x torch", "ort-fp32", "speedup_vs_torch", 2.0, ">="),
+    ("ort-int8 docs/s >= 3.5x torch", "ort-int8", "speedup_vs_torch", 3.5, ">="),
     ("int8 F1 change vs fp32 <= 0.5 points", "ort-int8", "f1_change_vs_fp32", 0.5, "abs<="),
     ("ort-fp32 >= 40% of measured matmul roofline", "ort-fp32", "roofline_fraction", 0.4, ">="),
     ("peak RSS <= 1.5 GB (ort-fp32)", "ort-fp32", "peak_rss_mb", 1500.0, "<="),
