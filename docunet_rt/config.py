@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .options import FEATURE_MAPS, MARKERS, SIMILARITIES, check_choice
+from .options import ENTITY_ORDERS, FEATURE_MAPS, MARKERS, SIMILARITIES, check_choice
 
 NA_LABEL = "NA"
 
@@ -44,6 +44,12 @@ class DocuNetConfig:
     use_unet: bool = True  # False = feed-forward (1×1 convolutions) ablation
     # N is padded per batch to a multiple of this so two 2×2 poolings divide it exactly.
     entity_pad_multiple: int = 4
+    # Row/column order of the entities on the N×N map. The U-Net's convolutions see positions,
+    # so this order must carry no label and be the same in training and inference: "given"
+    # (the input's order, as the public code does), "position" (by first mention), "type" (by
+    # type name, then first mention: CDR's Chemicals form one block, its Diseases another).
+    # Outputs always refer to the input's entity indices.
+    entity_order: str = "given"
 
     # --- classifier ------------------------------------------------------------------------------
     emb_size: int = 768  # width of z_s / z_o
@@ -57,6 +63,7 @@ class DocuNetConfig:
         check_choice("marker scheme", self.markers, MARKERS)
         check_choice("feature map", self.feature_map, FEATURE_MAPS)
         check_choice("similarity", self.similarity, SIMILARITIES)
+        check_choice("entity order", self.entity_order, ENTITY_ORDERS)
         if self.emb_size % self.block_size:
             raise ValueError(
                 f"emb_size ({self.emb_size}) must be a multiple of block_size ({self.block_size})"

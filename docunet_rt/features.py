@@ -105,6 +105,14 @@ class DocFeatures:
     pairs: np.ndarray  # (Q, 2) int64 (head, tail) entity pairs to score
     pair_labels: np.ndarray | None  # (Q, R) float32 multi-hot, column 0 = NA; None unlabelled
     truncated: bool = False
+    # (N,) int64 row of each input entity on the pair map (DocuNetConfig.entity_order); None =
+    # the input order. ``entity_mentions`` is in map order, ``pairs`` in input indices.
+    entity_slots: np.ndarray | None = None
+
+    @property
+    def map_pairs(self) -> np.ndarray:
+        """``pairs`` as rows of the pair map."""
+        return self.pairs if self.entity_slots is None else self.entity_slots[self.pairs]
 
     @property
     def seq_len(self) -> int:  # T
@@ -201,6 +209,13 @@ def build_features(
                 slots.append(slot_of[g])
         entity_mentions.append(np.asarray(slots, dtype=np.int64))
 
+    slots = None
+    if config.entity_order != "given" and len(doc.entities) > 1:
+        order = map_order(doc, config.entity_order)
+        entity_mentions = [entity_mentions[i] for i in order]
+        slots = np.empty(len(order), dtype=np.int64)
+        slots[order] = np.arange(len(order))
+
     pairs = np.asarray(doc.pairs(), dtype=np.int64).reshape(-1, 2)
     pair_labels = None
     if label_index is not None and doc.labels is not None:
@@ -221,7 +236,20 @@ def build_features(
         pairs=pairs,
         pair_labels=pair_labels,
         truncated=truncated,
+        entity_slots=slots,
     )
+
+
+def map_order(doc: Document, order: str) -> list[int]:
+    """Input entity indices in pair-map order: by first mention ("position"), or by type name
+    and then first mention ("type"); ties keep the input order."""
+
+    def key(i: int) -> tuple[str, tuple[int, int], int]:
+        ent = doc.entities[i]
+        first = min((m.sent_id, m.start) for m in ent.mentions)
+        return ((ent.type or "") if order == "type" else "", first, i)
+
+    return sorted(range(len(doc.entities)), key=key)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -349,7 +377,7 @@ def collate(
         for i, slots in enumerate(f.entity_mentions):
             ent_m[b, i, : len(slots)] = slots
             ent_mask[b, i, : len(slots)] = 1.0
-        pairs = f.pairs
+        pairs = f.map_pairs
         pair_rows.append(np.concatenate([np.full((len(pairs), 1), b, dtype=np.int64), pairs], 1))
         if f.pair_labels is not None:
             label_rows.append(f.pair_labels)

@@ -34,7 +34,7 @@ from .evaluate import torch_extractor
 from .features import DocFeatures, TokenizerInfo, build_features, collate
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
-from .options import DEFAULT_MAX_TOKENS, TRAIN_INSTALL, ExtractOptions
+from .options import DEFAULT_MAX_TOKENS, ENTITY_ORDERS, TRAIN_INSTALL, ExtractOptions
 
 logger = logging.getLogger("docunet_rt")
 Progress = Callable[[dict[str, Any]], None]
@@ -59,6 +59,7 @@ class TrainOptions:
     warmup: float = 0.06
     clip: float = 1.0
     markers: str = "star"
+    entity_order: str = "given"  # DocuNetConfig.entity_order
     feature_map: str = "context"
     similarity: str = "elementwise"
     # cap on document wordpieces (None = never truncate: long documents use several windows);
@@ -192,6 +193,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     """
     check_choice("marker scheme", opts.markers, MARKERS)  # option errors before any loading
     check_choice("feature map", opts.feature_map, FEATURE_MAPS)
+    check_choice("entity order", opts.entity_order, ENTITY_ORDERS)
     check_choice("similarity", opts.similarity, SIMILARITIES)
     out = Path(opts.out)
     last = out / "last"
@@ -234,6 +236,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
         relation_names=names,
         encoder=str(enc_path),
         markers=opts.markers,
+        entity_order=opts.entity_order,
         feature_map=opts.feature_map,
         similarity=opts.similarity,
         use_unet=not opts.no_unet,
@@ -486,6 +489,7 @@ RUN_IDENTITY = (
     "train", "dev", "test", "format", "relations", "encoder", "epochs", "max_steps", "batch_size",
     "grad_accum", "lr_encoder", "lr_head", "lr_unet", "warmup", "clip", "markers", "feature_map",
     "similarity", "max_doc_tokens", "seed", "no_unet", "unet_base", "unet_in_channels",
+    "entity_order",
 )  # fmt: skip
 
 
@@ -513,10 +517,10 @@ def check_same_run(state: dict[str, Any], opts: Any, fields: Sequence[str] = RUN
     if not saved:
         return
     ours = run_identity(opts, fields)
-    diff = [
-        f"{k}: {saved.get(k)!r} → {ours[k]!r}"
+    diff = [  # an option added after the run started is not in its record: not compared
+        f"{k}: {saved[k]!r} → {ours[k]!r}"
         for k in ours
-        if (_as_path(saved.get(k)) if k in PATH_FIELDS else saved.get(k)) != ours[k]
+        if k in saved and (_as_path(saved[k]) if k in PATH_FIELDS else saved[k]) != ours[k]
     ]
     if diff:
         raise ValueError(

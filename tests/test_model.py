@@ -136,6 +136,47 @@ def test_logits_do_not_depend_on_batch_neighbours(rng):
     assert np.abs(alone - beside).max() <= 1e-5
 
 
+def _permuted(doc: Document, perm: list[int]) -> Document:
+    """The same document with its entities listed in ``perm`` order (labels follow)."""
+    where = {old: new for new, old in enumerate(perm)}
+    labels = [Label(where[x.head], where[x.tail], x.relation) for x in doc.labels or []]
+    return Document(doc.id, doc.sentences, [doc.entities[i] for i in perm], labels)
+
+
+def _by_pair(doc: Document, lg: np.ndarray, perm: list[int] | None = None) -> dict:
+    back = perm or list(range(len(doc.entities)))  # input index -> original entity
+    return {(back[h], back[t]): row for (h, t), row in zip(doc.pairs(), lg)}
+
+
+@pytest.mark.parametrize("order", ["position", "type"])
+def test_entity_order_makes_logits_independent_of_the_input_order(rng, order):
+    """With entity_order position/type the U-Net sees one canonical layout, so listing the
+    entities in another order gives every pair the same logits; with "given" it does not."""
+    doc = random_document(rng, 60, 9)
+    perm = [int(i) for i in rng.permutation(9)]
+    shuffled = _permuted(doc, perm)
+    for cfg, invariant in ((order, True), ("given", False)):
+        model, tok = tiny_model(seed=5, entity_order=cfg)
+        [a], [b] = logits_for(model, tok, [doc]), logits_for(model, tok, [shuffled])
+        pa, pb = _by_pair(doc, a), _by_pair(shuffled, b, perm)
+        diff = max(np.abs(pa[k] - pb[k]).max() for k in pa)
+        assert (diff <= 1e-5) == invariant, (cfg, diff)
+
+
+def test_type_order_puts_each_type_in_one_block():
+    from docunet_rt.features import map_order
+
+    ents = [
+        Entity([Mention(0, 5, 6)], type="Disease"),
+        Entity([Mention(0, 1, 2)], type="Chemical"),
+        Entity([Mention(0, 0, 1), Mention(1, 0, 1)], type="Disease"),
+        Entity([Mention(1, 3, 4)], type="Chemical"),
+    ]
+    doc = Document("d", [["w"] * 8, ["w"] * 8], ents)
+    assert map_order(doc, "type") == [1, 3, 2, 0]
+    assert map_order(doc, "position") == [2, 1, 0, 3]
+
+
 def test_masked_batchnorm_training_ignores_padding(rng):
     """In training mode too, padded cells do not move the batch statistics."""
     torch.manual_seed(0)
@@ -191,6 +232,8 @@ def test_config_errors_list_choices():
         tiny_config(markers="brackets")
     with pytest.raises(ValueError, match="valid choices: context, similarity"):
         tiny_config(feature_map="graph")
+    with pytest.raises(ValueError, match="valid choices: given, position, type"):
+        tiny_config(entity_order="random")
 
 
 @pytest.mark.parametrize("sim", ["elementwise", "cosine", "bilinear"])

@@ -8,7 +8,15 @@ from typing import Any
 
 import typer
 
-from ..options import FEATURE_MAPS, FORMATS, MARKERS, SIMILARITIES, TRAIN_DEVICES, TRAIN_INSTALL
+from ..options import (
+    ENTITY_ORDERS,
+    FEATURE_MAPS,
+    FORMATS,
+    MARKERS,
+    SIMILARITIES,
+    TRAIN_DEVICES,
+    TRAIN_INSTALL,
+)
 from .common import EXIT_INTERRUPTED, choice, console, fail, flag, run_guarded, setup_logging
 
 TRAIN_MODULES = ("torch", "transformers", "safetensors")  # what the train extra installs
@@ -112,6 +120,14 @@ def train(
     markers: str = typer.Option(
         "star", "--markers", callback=choice("marker scheme", MARKERS), help="|".join(MARKERS)
     ),
+    entity_order: str = typer.Option(
+        "given",
+        "--entity-order",
+        callback=choice("entity order", ENTITY_ORDERS),
+        help="Entity order on the pair map the U-Net sees: "
+        + "|".join(ENTITY_ORDERS)
+        + " (position: by first mention; type: by type, then first mention).",
+    ),
     feature_map: str = typer.Option(
         "context",
         "--feature-map",
@@ -166,6 +182,7 @@ def train(
         format=format, relations=str(relations) if relations else None, encoder=encoder,
         epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
         lr_encoder=lr_encoder, lr_head=lr_head, lr_unet=lr_unet, markers=markers,
+        entity_order=entity_order,
         feature_map=feature_map, similarity=similarity, unet_base=unet_base,
         max_doc_tokens=max_doc_tokens, seed=seed, no_unet=no_unet, resume=resume, skip_bad=skip_bad,
         device=device, threads=threads,
