@@ -50,6 +50,11 @@ class DocuNetConfig:
     # type name, then first mention: CDR's Chemicals form one block, its Diseases another).
     # Outputs always refer to the input's entity indices.
     entity_order: str = "given"
+    # [head type, tail type] pairs scored in documents that list no candidate pairs (raw text,
+    # DocRED-style input); None = every ordered pair. Training records the types of its
+    # candidate pairs when every training document lists candidates (CDR: Chemical → Disease),
+    # so the model scores on new text only the kinds of pairs it was trained on.
+    pair_types: list[list[str]] | None = None
 
     # --- classifier ------------------------------------------------------------------------------
     emb_size: int = 768  # width of z_s / z_o
@@ -64,6 +69,11 @@ class DocuNetConfig:
         check_choice("feature map", self.feature_map, FEATURE_MAPS)
         check_choice("similarity", self.similarity, SIMILARITIES)
         check_choice("entity order", self.entity_order, ENTITY_ORDERS)
+        if self.pair_types is not None:
+            bad = [p for p in self.pair_types if not (isinstance(p, (list, tuple)) and len(p) == 2)]
+            if bad:
+                raise ValueError(f"pair_types must be [head type, tail type] pairs, got {bad[0]!r}")
+            self.pair_types = [[str(h), str(t)] for h, t in self.pair_types]
         if self.emb_size % self.block_size:
             raise ValueError(
                 f"emb_size ({self.emb_size}) must be a multiple of block_size ({self.block_size})"

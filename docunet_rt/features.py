@@ -216,7 +216,7 @@ def build_features(
         slots = np.empty(len(order), dtype=np.int64)
         slots[order] = np.arange(len(order))
 
-    pairs = np.asarray(doc.pairs(), dtype=np.int64).reshape(-1, 2)
+    pairs = np.asarray(scored_pairs(doc, config), dtype=np.int64).reshape(-1, 2)
     pair_labels = None
     if label_index is not None and doc.labels is not None:
         num_labels = max(label_index.values(), default=0) + 1
@@ -238,6 +238,27 @@ def build_features(
         truncated=truncated,
         entity_slots=slots,
     )
+
+
+def scored_pairs(doc: Document, config: DocuNetConfig) -> list[tuple[int, int]]:
+    """The (head, tail) entity pairs the model scores: the document's candidate pairs when it
+    lists them, else every ordered pair whose types are in ``config.pair_types`` (all pairs
+    when that is None)."""
+    pairs = doc.pairs()
+    if doc.candidates is not None or config.pair_types is None:
+        return pairs
+    allowed = {(h, t) for h, t in config.pair_types}
+    types = [e.type for e in doc.entities]
+    return [(h, t) for h, t in pairs if (types[h], types[t]) in allowed]
+
+
+def candidate_pair_types(docs: Sequence[Document]) -> list[list[str]] | None:
+    """The sorted [head type, tail type] pairs of the documents' candidate pairs, or None when
+    some document lists no candidates (then every ordered pair is a training pair)."""
+    if not docs or any(d.candidates is None for d in docs):
+        return None
+    found = {(d.entities[c.head].type, d.entities[c.tail].type) for d in docs for c in d.candidates}
+    return [[h, t] for h, t in sorted(found)]
 
 
 def map_order(doc: Document, order: str) -> list[int]:

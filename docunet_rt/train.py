@@ -31,7 +31,7 @@ from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_ch
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
 from .decode import to_facts
 from .evaluate import torch_extractor
-from .features import DocFeatures, TokenizerInfo, build_features, collate
+from .features import DocFeatures, TokenizerInfo, build_features, candidate_pair_types, collate
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
 from .options import DEFAULT_MAX_TOKENS, ENTITY_ORDERS, TRAIN_INSTALL, ExtractOptions
@@ -237,6 +237,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
         encoder=str(enc_path),
         markers=opts.markers,
         entity_order=opts.entity_order,
+        pair_types=candidate_pair_types(train_docs),
         feature_map=opts.feature_map,
         similarity=opts.similarity,
         use_unet=not opts.no_unet,

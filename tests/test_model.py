@@ -145,7 +145,7 @@ def _permuted(doc: Document, perm: list[int]) -> Document:
 
 def _by_pair(doc: Document, lg: np.ndarray, perm: list[int] | None = None) -> dict:
     back = perm or list(range(len(doc.entities)))  # input index -> original entity
-    return {(back[h], back[t]): row for (h, t), row in zip(doc.pairs(), lg)}
+    return {(back[h], back[t]): row for (h, t), row in zip(doc.pairs(), lg, strict=True)}
 
 
 @pytest.mark.parametrize("order", ["position", "type"])
@@ -175,6 +175,32 @@ def test_type_order_puts_each_type_in_one_block():
     doc = Document("d", [["w"] * 8, ["w"] * 8], ents)
     assert map_order(doc, "type") == [1, 3, 2, 0]
     assert map_order(doc, "position") == [2, 1, 0, 3]
+
+
+def test_pair_types_score_only_those_pairs_where_no_candidates_are_given():
+    from docunet_rt.data import Candidate
+    from docunet_rt.features import candidate_pair_types, scored_pairs
+
+    ents = [
+        Entity([Mention(0, 0, 1)], type="Chemical"),
+        Entity([Mention(0, 2, 3)], type="Disease"),
+        Entity([Mention(0, 4, 5)], type="Chemical"),
+    ]
+    raw = Document("d", [["w"] * 6], ents)
+    cfg = tiny_config(pair_types=[["Chemical", "Disease"]])
+    assert scored_pairs(raw, cfg) == [(0, 1), (2, 1)]
+    assert len(scored_pairs(raw, tiny_config())) == 6  # None: every ordered pair
+    given = Document("d", [["w"] * 6], ents, candidates=[Candidate(0, 2)])
+    assert scored_pairs(given, cfg) == [(0, 2)]  # candidates in the input win
+    model, tok = tiny_model(pair_types=[["Chemical", "Disease"]])
+    feats = build_features(raw, tok, model.config)
+    assert feats.pairs.tolist() == [[0, 1], [2, 1]]
+    # training records the candidates' type pairs, only when every document lists candidates
+    cdr = Document("c", [["w"] * 6], ents, candidates=[Candidate(0, 1), Candidate(2, 1)])
+    assert candidate_pair_types([cdr, given]) == [["Chemical", "Chemical"], ["Chemical", "Disease"]]
+    assert candidate_pair_types([cdr, raw]) is None
+    with pytest.raises(ValueError, match="pair_types must be"):
+        tiny_config(pair_types=[["Chemical"]])
 
 
 def test_masked_batchnorm_training_ignores_padding(rng):

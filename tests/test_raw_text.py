@@ -372,3 +372,30 @@ def test_export_tagger_dictionary_needs_a_tagger(tmp_path):
 
     with pytest.raises(Exception, match="--tagger-dictionary needs --tagger"):
         export_model(tmp_path / "ckpt", tmp_path / "m", tagger_dictionary=3)
+
+
+def test_pair_types_limit_raw_text_to_the_trained_kinds_of_pairs(raw_model, tmp_path):
+    """export --pair-types PER:LOC: raw text gets only PER → LOC pairs scored (candidates given
+    in the input still count as given); types the tagger cannot find are refused at export."""
+    from docunet_rt.export import ExportError, export_model
+    from docunet_rt.options import ExtractOptions
+    from docunet_rt.runtime import Extractor
+
+    tmp = raw_model.parent
+    limited = tmp_path / "limited"
+    export_model(tmp / "ckpt", limited, precisions="fp32", tagger=tmp / "ner", pair_types="PER:LOC")
+    meta = json.loads((limited / "model.json").read_text())
+    assert meta["config"]["pair_types"] == [["PER", "LOC"]]
+    opts = ExtractOptions(entities="predict", min_score=1e-12)  # every scored pair: a triple
+    rec = [(1, {"id": "x", "text": TEXT})]
+    [everything] = Extractor(raw_model).extract_records(rec, opts)
+    [only] = Extractor(limited).extract_records(rec, opts)
+    kinds = {(t.head.type, t.tail.type) for t in everything.triples}
+    assert ("PER", "LOC") in kinds and len(kinds) > 1
+    assert {(t.head.type, t.tail.type) for t in only.triples} == {("PER", "LOC")}
+    with pytest.raises(ExportError, match="pair types need Chemical, Disease"):
+        export_model(
+            tmp / "ckpt", tmp_path / "x", tagger=tmp / "ner", pair_types="Chemical:Disease"
+        )
+    with pytest.raises(ExportError, match="valid: auto, all, or comma-separated"):
+        export_model(tmp / "ckpt", tmp_path / "y", pair_types="PER-LOC")

@@ -76,6 +76,13 @@ def export(
         "convolutions, statically quantised; auto = the checkpoint's dev file when it is here; "
         "none = convolutions stay fp32.",
     ),
+    pair_types: str = typer.Option(
+        "auto",
+        "--pair-types",
+        help="Entity-type pairs scored where a document lists no candidates (raw text): auto = "
+        "what training recorded from its candidate pairs; all; or HEAD:TAIL,... "
+        "(e.g. Chemical:Disease).",
+    ),
     exporter: str = typer.Option(
         "torchscript",
         "--exporter",
@@ -109,7 +116,7 @@ def export(
         needs_extra, export_model, ckpt_dir, out, precisions=precision, opset=opset,
         optimize=optimize, exporter=exporter, per_channel=per_channel, reduce_range=reduce_range,
         weight_type=weight_type, tagger=tagger, tagger_dictionary=tagger_dictionary,
-        calibration=calibration,
+        calibration=calibration, pair_types=pair_types,
     )  # fmt: skip
     for prec in result.precisions:
         files = result.files[prec]

@@ -85,6 +85,40 @@ def parse_precisions(value: str | Sequence[str]) -> list[str]:
     return out
 
 
+def parse_pair_types(value: str | None, recorded: list[list[str]] | None) -> list[list[str]] | None:
+    """``--pair-types``: "auto"/None → ``recorded`` (what training found in its candidate
+    pairs), "all" → every ordered pair, "HEAD:TAIL,..." → those entity-type pairs."""
+    if value is None or value == "auto":
+        return recorded
+    if value == "all":
+        return None
+    out = []
+    for item in value.split(","):
+        parts = item.strip().split(":")
+        if len(parts) != 2 or not all(p.strip() for p in parts):
+            raise ExportError(
+                f"--pair-types: {item.strip()!r} is not HEAD_TYPE:TAIL_TYPE; valid: auto, all, "
+                "or comma-separated type pairs such as Chemical:Disease"
+            )
+        out.append([parts[0].strip(), parts[1].strip()])
+    return out
+
+
+def check_tagger_types(tagger: Path, pair_types: list[list[str]] | None) -> None:
+    """ExportError when the tagger cannot find a type the pair types need (raw text would
+    then never give such a pair)."""
+    import json
+
+    tagged = set(json.loads((tagger / "tagger.json").read_text())["tagger"].get("types", []))
+    missing = sorted({t for p in pair_types or [] for t in p} - tagged)
+    if missing:
+        raise ExportError(
+            f"the tagger finds {', '.join(sorted(tagged)) or 'no type'} but the pair types need "
+            f"{', '.join(missing)}: raw text would give no such pair (--pair-types all, or a "
+            "tagger trained on those types)"
+        )
+
+
 def check_opset(opset: int, exporter: str = "torchscript") -> int:
     if exporter not in EXPORTERS:
         raise ExportError(f"unknown exporter {exporter!r}; valid choices: {', '.join(EXPORTERS)}")
@@ -294,6 +328,7 @@ def export_model(
     tagger: str | os.PathLike | None = None,
     tagger_dictionary: int | None = None,
     calibration: str | os.PathLike | None = "auto",
+    pair_types: str | None = "auto",
 ) -> ExportResult:
     """Export CKPT_DIR to MODEL_DIR with every requested precision variant.
 
@@ -306,7 +341,8 @@ def export_model(
     also add lexicon matches of at least that many characters where the tagger found nothing.
     ``calibration``: documents whose head inputs calibrate the int8 variant's convolutions
     (``export/calibration.py``: a file, "auto" = the checkpoint's dev file when present, or
-    None/"none" = convolutions stay fp32).
+    None/"none" = convolutions stay fp32). ``pair_types``: the entity-type pairs scored where a
+    document lists no candidates (``parse_pair_types``: "auto" = what training recorded).
     Every variant is checked with ``onnx.checker`` and run once on ORT CPU (fp32 must match
     PyTorch on the tracing batch to 1e-3).
     """
@@ -328,6 +364,9 @@ def export_model(
         )
     model, tok, meta = load_source(src)
     config: DocuNetConfig = model.config
+    config.pair_types = parse_pair_types(pair_types, config.pair_types)
+    if tagger is not None:
+        check_tagger_types(Path(tagger), config.pair_types)
     calib = calibration_source(calibration, meta) if "int8" in precs else None
 
     out.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,8 @@ def trace_batch(config: DocuNetConfig, tok: TokenizerInfo) -> Batch:
         synthetic_document(words, int(2.2 * c), 6, seed=11, doc_id="trace0"),
         synthetic_document(words, max(8, c // 3), 3, seed=12, doc_id="trace1"),
     ]
-    feats = [build_features(d, tok, config) for d in docs]
+    every_pair = replace(config, pair_types=None)  # shapes only: score all pairs, Q >= 2
+    feats = [build_features(d, tok, every_pair) for d in docs]
     batch = collate(feats, tok, config, min_entities=8, min_mentions=2)
     dims = trace_dims(batch)
     small = [k for k, v in dims.items() if v < 2]
