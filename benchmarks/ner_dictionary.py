@@ -25,6 +25,7 @@ from docunet_rt.ner.recognize import (
     dictionary_spans,
 )
 from docunet_rt.ner.scoring import mention_scores
+from docunet_rt.ner.tagging import decode_logits, tag_features, trim_punctuation
 from docunet_rt.ner.train import load_tagger
 
 
@@ -46,7 +47,10 @@ def main() -> None:
     docs = read_documents(args.dev)
     gold = {(d.id, *m.span, e.type) for d in docs for e in d.entities for m in e.mentions}
     words = [tokenize_with_offsets(d.text) for d in docs]
-    spans = rec.tag([[w for w, _, _ in ws] for ws in words])
+    plain = [[w for w, _, _ in ws] for ws in words]
+    logits = rec.word_logits([tag_features(w, tok, model.config) for w in plain])
+    untrimmed = [decode_logits(rows, model.config) for rows in logits]
+    spans = [trim_punctuation(w, sp) for w, sp in zip(plain, untrimmed, strict=True)]  # = rec.tag
 
     def score(all_spans) -> dict:
         pred = {(d.id, ws[a][1], ws[b - 1][2], t)
@@ -54,6 +58,7 @@ def main() -> None:
         return mention_scores(pred, gold)
 
     res = {"tagger_only": score(spans)}
+    untrimmed_score = score(untrimmed)  # spans ending on "-" or "(" kept: before trim_punctuation
     for m in map(int, args.min_chars.split(",")):
         forms = dictionary_forms(lexicon, m)
         res[f"dictionary_min_chars_{m}"] = score(
@@ -63,11 +68,12 @@ def main() -> None:
             ]
         )
     best = max(res, key=lambda k: res[k]["f1"])
-    for k, v in res.items():
+    for k, v in {"untrimmed": untrimmed_score, **res}.items():
         print(f"{k:28s} P {v['precision']:.4f} R {v['recall']:.4f} F1 {v['f1']:.4f}")
     print(write_result(args.name, envelope(
         sys.argv, kind="ner_dictionary", dev=args.dev, lexicon_from=args.lexicon_from,
         lexicon_entries=len(lexicon), tagger_best=blob.get("best"), results=res, best=best,
+        untrimmed=untrimmed_score,
     )))  # fmt: skip
     print(json.dumps({"best": best}))
 

@@ -32,6 +32,7 @@ from docunet_rt.ner.tagging import (
     document_words,
     gold_spans,
     tag_features,
+    trim_punctuation,
     window_batch,
     word_logits,
 )
@@ -97,6 +98,22 @@ def test_decode_logits_reads_words_without_a_wordpiece_as_o():
     rows[2, I_ORG] = 2.0  # row 1 is all zeros (no wordpiece): O, so row 2 starts a new span
     assert decode_logits(rows, config()) == [(0, 1, "ORG"), (2, 3, "ORG")]
     assert decode_logits(np.zeros((0, 5), dtype=np.float32), config()) == []
+
+
+@pytest.mark.parametrize(
+    "words, span, expected",
+    [
+        (["kainic", "acid", "-", "induced"], (0, 3), (0, 2)),  # dangling hyphen
+        (["SKF", "-", "82958", "(", "x"], (0, 4), (0, 3)),  # unclosed bracket at the end
+        (["(", "LDL", ")"], (0, 3), (0, 3)),  # balanced brackets stay
+        (["IL", "(", "6", ")"], (0, 4), (0, 4)),
+        ([",", "aspirin", "."], (0, 3), (1, 2)),  # both ends
+        (["-", "("], (0, 2), None),  # punctuation only: dropped
+    ],
+)
+def test_trim_punctuation(words, span, expected):
+    got = trim_punctuation(words, [(*span, "Chemical")])
+    assert got == ([(*expected, "Chemical")] if expected else [])
 
 
 def test_bio_labels_keep_the_longest_of_overlapping_spans():

@@ -28,6 +28,7 @@ from .tagging import (
     TaggerConfig,
     decode_logits,
     tag_features,
+    trim_punctuation,
     window_batch,
     word_logits,
 )
@@ -133,7 +134,10 @@ class Recognizer:
             tag_features(w, self.tok, self.config, max_wordpieces=self.max_wordpieces)
             for w in documents
         ]
-        return [decode_logits(rows, self.config) for rows in self.word_logits(feats)]
+        return [
+            trim_punctuation(w, decode_logits(rows, self.config))
+            for w, rows in zip(documents, self.word_logits(feats), strict=True)
+        ]
 
     def word_logits(self, feats: Sequence[TagFeatures]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
