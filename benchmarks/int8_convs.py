@@ -1,6 +1,7 @@
 """int8 with and without the statically quantised U-Net convolutions (issue 14): one checkpoint
-exported twice (``--calibration none`` and ``--calibration FILE``), F1 of ORT fp32 / int8 /
-int8 + convolutions on labelled files, and docs/s of the two int8 variants (and fp32) measured
+exported three times (``--calibration none``; ``--calibration FILE``; the same with 8-bit
+``--full-range`` weights, the setting for CPUs with VNNI), F1 of ORT fp32 and each int8 variant
+on labelled files, and docs/s of every variant measured
 side by side, alternating passes over the same documents with the same threads.
 
     python benchmarks/int8_convs.py --checkpoint /work/runs/redocred_docunet_e15_s66 \
@@ -29,6 +30,7 @@ VARIANTS = {  # name: (MODEL_DIR key, precision)
     "ort_fp32": ("plain", "fp32"),
     "ort_int8_matmuls": ("plain", "int8"),
     "ort_int8_matmuls_convs": ("convs", "int8"),
+    "ort_int8_matmuls_convs_full_range": ("convs_full", "int8"),  # 8-bit weights (VNNI CPUs)
 }
 
 
@@ -45,9 +47,13 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     args = ap.parse_args()
 
-    dirs = {"plain": args.scratch / "plain", "convs": args.scratch / "convs"}
+    dirs = {k: args.scratch / k for k in ("plain", "convs", "convs_full")}
     export_model(args.checkpoint, dirs["plain"], precisions="fp32,int8", calibration="none")
     export_model(args.checkpoint, dirs["convs"], precisions="int8", calibration=args.calibration)
+    export_model(
+        args.checkpoint, dirs["convs_full"], precisions="int8", calibration=args.calibration,
+        reduce_range=False,
+    )  # fmt: skip
     convs = json.loads((dirs["convs"] / "model.json").read_text())["variants"]["int8"]
 
     f1: dict[str, dict] = {}

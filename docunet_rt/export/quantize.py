@@ -130,7 +130,8 @@ def quantize_int8(
     (:func:`quantize_convs`, same ``per_channel``/``reduce_range``).
 
     ``per_channel`` uses one weight scale per output column; ``reduce_range`` quantises weights
-    to 7 bits (guards against the u8×s8 int16 saturation of AVX2 CPUs without VNNI);
+    to 7 bits (guards against the u8×s8 int16 saturation of AVX2 CPUs without VNNI; measured
+    on a VNNI CPU against 8-bit weights in benchmarks/results/int8_convs_*.json);
     ``weight_type`` is qint8 (u8×s8 kernels) or quint8 (u8×u8); MatMul nodes whose name
     contains one of ``exclude`` stay fp32. Measured on the MiniLM encoder (CDR dev text, relative
     L2 error of the last hidden state vs fp32): per-tensor 0.36, per-tensor + reduce_range 0.62,
