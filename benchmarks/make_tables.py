@@ -37,6 +37,7 @@ def load_results(folder: Path) -> dict[str, list[tuple[str, Any]]]:
         "export": [],
         "demo": [],
         "e2e": [],
+        "int8_convs": [],
     }
     for f in sorted(folder.glob("*.json")):
         try:
@@ -165,6 +166,23 @@ def export_table(rows: list[tuple[str, Any]]) -> list[str]:
     return markdown_table(header, cells)
 
 
+def int8_convs_table(rows: list[tuple[str, Any]]) -> list[str]:
+    """int8 variants (benchmarks/int8_convs.py): F1 change vs ORT fp32 and docs/s, one run."""
+    header = ["run", "variant", "F1 change vs fp32 (points)", "docs/s", "vs int8 (MatMuls only)",
+              "head s"]  # fmt: skip
+    cells = []
+    for name, r in rows:
+        base = r["speed"]["ort_int8_matmuls"]["docs_per_s"]
+        for v, sp in r["speed"].items():
+            changes = " / ".join(
+                f"{f1['f1_change_vs_fp32_points'][v]:+.2f}" if v != "ort_fp32" else "0"
+                for f1 in r["f1"].values()
+            )
+            cells.append([name, v.removeprefix("ort_"), changes, _f(sp["docs_per_s"], ".2f"),
+                          f"{sp['docs_per_s'] / base:.2f}×", _f(sp["head_seconds_median"], ".1f")])  # fmt: skip
+    return markdown_table(header, cells)
+
+
 def demo_table(rows: list[tuple[str, Any]]) -> list[str]:
     header = ["run", "wall time (incl. install)", "dev F1", "test F1", "extracted docs",
               "docs/s (int8)"]  # fmt: skip
@@ -202,6 +220,9 @@ def render(
     if kinds["e2e"]:
         lines += ["### Raw text in, triples out (entities predicted; F1 in points)", ""]
         lines += [*e2e_table(kinds["e2e"]), ""]
+    if kinds["int8_convs"]:
+        lines += ["### int8: quantised U-Net convolutions (F1 change per labelled file)", ""]
+        lines += [*int8_convs_table(kinds["int8_convs"]), ""]
     if kinds["export"]:
         lines += ["### Export: parity and int8 accuracy", ""]
         lines += [*export_table(kinds["export"]), ""]
