@@ -197,6 +197,18 @@ def test_int8_convolutions_calibrated_on_documents(
         export_model(export_checkpoint, tmp_path / "x", precisions="int8", calibration="nope.json")
 
 
+def test_calibration_source_auto_takes_the_checkpoints_dev_file(tmp_path):
+    from docunet_rt.export.calibration import calibration_source
+
+    dev = tmp_path / "dev.json"
+    dev.write_text("[]")
+    assert calibration_source("auto", {"training": {"dev": str(dev)}}) == dev
+    assert calibration_source("auto", {"training": {"dev": str(tmp_path / "gone.json")}}) is None
+    assert calibration_source("auto", {}) is None
+    assert calibration_source("none", {"training": {"dev": str(dev)}}) is None
+    assert calibration_source(str(dev), {}) == dev
+
+
 # ------------------------------------------------------------------------------------------------
 # Parity with PyTorch at untraced shapes
 # ------------------------------------------------------------------------------------------------
