@@ -257,6 +257,34 @@ def test_lexicon_command_builds_from_annotated_files(tmp_path):
     assert r.exit_code == 1 and "no entity with a concept id" in r.stderr
 
 
+def test_lexicon_terms_add_a_vocabulary_and_report_bad_lines(tmp_path):
+    """--terms: vocabulary rows fill forms the annotations lack (annotated ids win); a bad line
+    is reported with its file and line, the good ones are used, exit code 3."""
+    from _extract_fixtures import cli_app
+
+    from docunet_rt.ner.recognize import load_lexicon
+
+    pub = tmp_path / "a.txt"
+    pub.write_text("1|t|Aspirin helps.\n1|a|x\n1\t0\t7\tAspirin\tChemical\tD001241\n\n")
+    voc = tmp_path / "mesh.tsv"
+    voc.write_text(
+        "# MeSH entry terms\nAcetylsalicylic Acid\tChemical\tD001241\n"
+        "Aspirin\tChemical\tD999999\nHeart Attack\tDisease\tD009203\n"
+    )
+    out = tmp_path / "lex.json"
+    r = CliRunner().invoke(cli_app(), ["lexicon", str(pub), "--terms", str(voc), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    lex = load_lexicon(out)
+    assert lex.lookup("acetylsalicylic acid", "Chemical") == "D001241"
+    assert lex.lookup("heart attacks", "Disease") == "D009203"
+    assert lex.lookup("aspirin", "Chemical") == "D001241"  # the annotation's id stays
+    voc.write_text("Heart Attack\tDisease\tD009203\nbroken line\nX\t\tD1\n")
+    r = CliRunner().invoke(cli_app(), ["lexicon", "--terms", str(voc), "-o", str(out)])
+    assert r.exit_code == 3, r.output
+    assert f"{voc}" in r.stderr and "line 2" in r.stderr and "line 3" in r.stderr
+    assert load_lexicon(out).lookup("heart attack", "Disease") == "D009203"
+
+
 def test_pubtator_title_not_starting_the_text_is_kept_and_offsets_shift():
     from docunet_rt.runtime.results import DocumentResult, EntityRef, pubtator_block
 

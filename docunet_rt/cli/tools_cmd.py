@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import EXIT_USAGE, console, fail, flag, run_guarded, setup_logging
+from .common import EXIT_REJECTED, EXIT_USAGE, console, fail, flag, run_guarded, setup_logging
 
 __all__ = ["convert_command", "lexicon_command", "register", "synth_command"]
 
@@ -104,30 +104,53 @@ LEXICON_HELP = (
     "rebuilds it from other annotated files (e.g. train + dev), never from documents you "
     "evaluate on. export --tagger copies it into the MODEL_DIR.\n\n"
     "Example: docunet-rt lexicon CDR_TrainingSet.PubTator.txt CDR_DevelopmentSet.PubTator.txt "
-    "-o ner_ckpt/lexicon.json"
+    "-o ner_ckpt/lexicon.json\n\n"
+    "--terms adds a vocabulary (term<TAB>type<TAB>id lines, e.g. MeSH entry terms exported from "
+    "NLM's files) for concepts the annotations never name; without one, a mention whose concept "
+    "is not in the annotated files stays unlinked and gives no CID line. Bad vocabulary lines "
+    "are reported with file and line, the rest is used, and the exit code is 3."
 )
 
 
 def lexicon_command(
     files: list[Path] = typer.Argument(
-        ..., help="Annotated files (any format read_documents reads)."
+        None, help="Annotated files (any format read_documents reads)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="lexicon.json to write (replaced)."),
+    terms: list[Path] = typer.Option(
+        [],
+        "--terms",
+        help="Vocabulary file, term<TAB>type<TAB>id per line (e.g. MeSH entry terms with their "
+        "descriptor ids); adds forms the annotated files lack. Repeatable.",
+    ),
     verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Build a concept lexicon (help: LEXICON_HELP)."""
     setup_logging(verbose)
     from ..data import read_documents
-    from ..ner.recognize import build_lexicon, save_lexicon
+    from ..ner.recognize import add_terms, build_lexicon, read_terms, save_lexicon
 
-    docs = [d for f in files for d in run_guarded(read_documents, f)]
+    docs = [d for f in files or [] for d in run_guarded(read_documents, f)]
     lexicon = build_lexicon(docs)
+    added, rejected = 0, []
+    for path in terms:
+        if not path.is_file():
+            fail(f"--terms {path}: no such file")
+        rows, bad = read_terms(path)
+        added += add_terms(lexicon, rows)
+        rejected += bad
+    for e in rejected[:5]:
+        console.print(f"rejected: {e}", highlight=False)
     if not len(lexicon):
         fail("no entity with a concept id in these files: nothing to build a lexicon from")
     run_guarded(save_lexicon, lexicon, out)
     console.print(
-        f"wrote {len(lexicon)} forms from {len(docs)} documents to {out}", highlight=False
+        f"wrote {len(lexicon)} forms ({added} from --terms) from {len(docs)} documents to {out}"
+        + (f"; {len(rejected)} vocabulary line(s) rejected" if rejected else ""),
+        highlight=False,
     )
+    if rejected:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 def register(app: typer.Typer) -> None:

@@ -46,6 +46,42 @@ def build_lexicon(docs: Iterable[Document]) -> Lexicon:
     )
 
 
+def read_terms(path: str | Path) -> tuple[list[tuple[str, str, str]], list[DataError]]:
+    """A vocabulary file (e.g. a MeSH export): one ``term<TAB>type<TAB>id`` per line, ``#``
+    comments and blank lines skipped. Returns the good ``(term, type, id)`` rows and a
+    ``DataError`` (file, line, field) for each bad line."""
+    rows: list[tuple[str, str, str]] = []
+    bad: list[DataError] = []
+    src = str(path)
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for ln, line in enumerate(fh, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3:
+                bad.append(DataError(f"expected term<TAB>type<TAB>id, got {len(parts)} field(s)",
+                                     source=src, line=ln, field="columns"))  # fmt: skip
+                continue
+            for name, value in zip(("term", "type", "id"), parts, strict=True):
+                if not value.strip():
+                    bad.append(DataError(f"empty {name}", source=src, line=ln, field=name))
+                    break
+            else:
+                rows.append((parts[0].strip(), parts[1].strip(), parts[2].strip()))
+    return rows, bad
+
+
+def add_terms(lexicon: Lexicon, rows: Iterable[tuple[str, str, str]]) -> int:
+    """Add vocabulary ``(term, type, id)`` rows where the lexicon has no entry for the
+    normalised form (annotations keep their ids: they follow the corpus' linking conventions).
+    Returns the number of forms added."""
+    extra = Lexicon.build(rows)
+    new = {k: v for k, v in extra.ids.items() if k not in lexicon.ids}
+    lexicon.ids.update(new)
+    return len(new)
+
+
 def save_lexicon(lexicon: Lexicon, path: str | Path) -> None:
     rows = sorted([t, form, cid] for (t, form), cid in lexicon.ids.items())
     Path(path).write_text(json.dumps({"format": LEXICON_FORMAT, "entries": rows}))
