@@ -13,6 +13,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +256,14 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     optimizer = torch.optim.AdamW(param_groups(model, opts), eps=1e-6, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup(total, opts.warmup))
 
-    training_meta = {**asdict(opts), "relations_count": len(relations), "total_steps": total}
+    # data paths recorded as the files they name (export --calibration auto reads "dev")
+    files = {k: _as_path(getattr(opts, k)) for k in PATH_FIELDS if k != "encoder"}
+    training_meta = {
+        **asdict(opts),
+        **files,
+        "relations_count": len(relations),
+        "total_steps": total,
+    }
     state: dict[str, Any] = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": None}
     if resumed is not None:
         check_same_run(resumed, opts)
@@ -494,7 +502,7 @@ RUN_IDENTITY = (
 )  # fmt: skip
 
 
-PATH_FIELDS = ("train", "dev", "test", "encoder")  # compared as the files they name
+PATH_FIELDS = ("train", "dev", "test", "encoder", "relations")  # compared as the files named
 
 
 def _as_path(v: Any) -> Any:
@@ -503,6 +511,12 @@ def _as_path(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_as_path(x) for x in v]
     return os.path.realpath(v) if isinstance(v, str) and os.path.exists(v) else v
+
+
+def _absolute_as_path(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_absolute_as_path(x) for x in v]
+    return _as_path(v) if isinstance(v, str) and os.path.isabs(v) else v
 
 
 def run_identity(opts: Any, fields: Sequence[str] = RUN_IDENTITY) -> dict[str, Any]:
@@ -518,11 +532,18 @@ def check_same_run(state: dict[str, Any], opts: Any, fields: Sequence[str] = RUN
     if not saved:
         return
     ours = run_identity(opts, fields)
-    diff = [  # an option added after the run started is not in its record: not compared
-        f"{k}: {saved[k]!r} → {ours[k]!r}"
-        for k in ours
-        if k in saved and (_as_path(saved[k]) if k in PATH_FIELDS else saved[k]) != ours[k]
-    ]
+    defaults = {f.name: f.default for f in dataclass_fields(opts)}
+
+    def same(k: str) -> bool:
+        # an option added after the run started is not in its record: the run used its default
+        v = saved.get(k, defaults.get(k))
+        if k not in PATH_FIELDS:
+            return v == ours[k]
+        # the same string, or an absolute recorded path naming the same file (a relative one
+        # in an old record cannot be resolved: its working directory is not known)
+        return v == getattr(opts, k) or _absolute_as_path(v) == ours[k]
+
+    diff = [f"{k}: {saved.get(k)!r} → {ours[k]!r}" for k in ours if not same(k)]
     if diff:
         raise ValueError(
             "--resume with other options than the run it continues ("

@@ -109,6 +109,7 @@ def test_decode_logits_reads_words_without_a_wordpiece_as_o():
         (["IL", "(", "6", ")"], (0, 4), (0, 4)),
         ([",", "aspirin", "."], (0, 3), (1, 2)),  # both ends
         (["-", "("], (0, 2), None),  # punctuation only: dropped
+        (["(", ")"], (0, 2), None),
     ],
 )
 def test_trim_punctuation(words, span, expected):

@@ -414,6 +414,7 @@ def test_pair_types_limit_raw_text_to_the_trained_kinds_of_pairs(raw_model, tmp_
     export_model(tmp / "ckpt", limited, precisions="fp32", tagger=tmp / "ner", pair_types="PER:LOC")
     meta = json.loads((limited / "model.json").read_text())
     assert meta["config"]["pair_types"] == [["PER", "LOC"]]
+    assert meta["format_version"] == 2  # a runtime that only reads 1 would drop pair_types
     opts = ExtractOptions(entities="predict", min_score=1e-12)  # every scored pair: a triple
     rec = [(1, {"id": "x", "text": TEXT})]
     [everything] = Extractor(raw_model).extract_records(rec, opts)
@@ -421,6 +422,16 @@ def test_pair_types_limit_raw_text_to_the_trained_kinds_of_pairs(raw_model, tmp_
     kinds = {(t.head.type, t.tail.type) for t in everything.triples}
     assert ("PER", "LOC") in kinds and len(kinds) > 1
     assert {(t.head.type, t.tail.type) for t in only.triples} == {("PER", "LOC")}
+    # parity compares the graphs on every pair, pair types set aside (synthetic entities
+    # have none of the recorded types)
+    from docunet_rt.export import check_parity
+    from docunet_rt.export.tracing import load_source
+    from docunet_rt.synth import synthetic_documents
+
+    model, tok, _ = load_source(tmp / "ckpt")
+    synth = synthetic_documents(tok, model.config.max_length)[:3]
+    report = check_parity(tmp / "ckpt", limited, synth, model=model, tok=tok)
+    assert report.pairs > 0 and report.max_abs_diff <= 1e-3, report.summary()
     with pytest.raises(ExportError, match="pair types need Chemical, Disease"):
         export_model(
             tmp / "ckpt", tmp_path / "x", tagger=tmp / "ner", pair_types="Chemical:Disease"

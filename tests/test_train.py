@@ -243,6 +243,13 @@ def test_resume_with_other_options_is_refused(tmp_path, encoder_dir, four_docs, 
         train(opts(tmp_path, encoder_dir, four_docs, epochs=3), stop)
     with pytest.raises(ValueError, match=r"other options .*seed: 1 → 2"):
         train(opts(tmp_path, encoder_dir, four_docs, epochs=3, seed=2, resume=True))
+    # an option the record predates counts as its default: "given" order, not "type"
+    state_file = tmp_path / "ckpt" / "last" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["run"]["entity_order"]
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match=r"entity_order: None → 'type'"):
+        train(opts(tmp_path, encoder_dir, four_docs, epochs=3, entity_order="type", resume=True))
     # the same files named another way (relative to the working directory) are the same run
     monkeypatch.chdir(Path(four_docs).parent)
     rel = Path(four_docs).name

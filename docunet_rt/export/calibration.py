@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import DocuNetConfig
 from ..data import Document, read_documents
-from ..features import TokenizerInfo, build_features, collate, plan_batches
+from ..features import TokenizerInfo, build_features, collate, plan_batches, scored_pairs
 from ..runtime.graphs import OrtGraphs
 from .tracing import ExportError
 
@@ -46,9 +46,11 @@ def calibration_source(choice: str | os.PathLike | None, meta: dict[str, Any]) -
     return p
 
 
-def pick_documents(docs: list[Document], n: int = CALIBRATION_DOCS) -> list[Document]:
-    """Up to ``n`` documents with at least two entities, evenly spread over ``docs``."""
-    usable = [d for d in docs if len(d.entities) >= 2]
+def pick_documents(
+    docs: list[Document], config: DocuNetConfig, n: int = CALIBRATION_DOCS
+) -> list[Document]:
+    """Up to ``n`` documents with a pair the model scores, evenly spread over ``docs``."""
+    usable = [d for d in docs if scored_pairs(d, config)]
     step = max(1, len(usable) // n)
     return usable[::step][:n]
 
@@ -64,14 +66,14 @@ def calibration_feeds(
 ) -> Iterator[dict[str, np.ndarray]]:
     """Head-graph feeds, one per batch, for ``docs`` documents of ``path`` run through the fp32
     ``encoder`` graph and the numpy window merge (``OrtGraphs.head_feed``)."""
-    picked = pick_documents(read_documents(path, skip_bad=True), docs)
+    picked = pick_documents(read_documents(path, skip_bad=True), config, docs)
     if not picked:
-        raise ExportError(f"--calibration {path}: no document with two or more entities")
+        raise ExportError(f"--calibration {path}: no document with an entity pair to score")
     feats = [build_features(d, tok, config) for d in picked]
     graphs = OrtGraphs(encoder, head, tok, config)
     batches = plan_batches(feats, config.max_length, CALIBRATION_TOKENS, config=config)
     logger.info("int8: calibrating on %d documents of %s", len(picked), path)
     for idx in batches:
         batch = collate([feats[i] for i in idx], tok, config)
-        hidden, rows = graphs.encode(batch)
+        hidden, rows = graphs.encode(batch, CALIBRATION_TOKENS)
         yield OrtGraphs.head_feed(batch, hidden, rows)

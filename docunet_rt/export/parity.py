@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,9 @@ def check_parity(
 
     ``stages`` also compares the encoder outputs (costs one extra encoder run per batch).
     ``model``/``tok`` reuse an already loaded checkpoint (benchmarks call this repeatedly).
+    Both sides score every ordered pair of documents without candidates (``pair_types`` set
+    aside): parity compares the graphs' numbers, and pair types would leave synthetic
+    documents, whose entities have no such type, with nothing to compare.
     """
     import torch
 
@@ -134,6 +137,8 @@ def check_parity(
         torch.set_num_threads(threads)
     check_choice("parity device", device, ("cpu", "cuda"))
     ex = Extractor(model_dir, device=device, precision=precision, threads=threads)
+    ex.config = replace(ex.config, pair_types=None)
+    model.config = replace(model.config, pair_types=None)
     ref_ex = torch_extractor(model.to(device), tok, device)  # the same core, PyTorch backend
     tol = DEFAULT_TOLERANCE.get(precision) if tolerance == "default" else tolerance
     cfg = model.config

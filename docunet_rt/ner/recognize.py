@@ -53,7 +53,7 @@ def read_terms(path: str | Path) -> tuple[list[tuple[str, str, str]], list[DataE
     rows: list[tuple[str, str, str]] = []
     bad: list[DataError] = []
     src = str(path)
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:  # a BOM is not a term
         for ln, line in enumerate(fh, 1):
             line = line.rstrip("\r\n")
             if not line.strip() or line.startswith("#"):

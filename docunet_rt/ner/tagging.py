@@ -239,8 +239,8 @@ _PAIRS = {"(": ")", "[": "]", "{": "}"}
 
 def trim_punctuation(words: Sequence[str], spans: Sequence[Span]) -> list[Span]:
     """Spans without leading/trailing punctuation words ("kainic acid -" → "kainic acid",
-    "SKF-82958 (" → "SKF-82958"); a bracket stays when the span holds its partner. A span of
-    punctuation only is dropped (measured on CDR dev: benchmarks/results/ner_dictionary_cdr_dev
+    "SKF-82958 (" → "SKF-82958"); a bracket stays when the span holds its partner. A span
+    without a word character is dropped (measured on CDR dev: benchmarks/results/ner_dictionary_cdr_dev
     .json, "untrimmed" against "tagger_only")."""
 
     def word_char(w: str) -> bool:
@@ -259,7 +259,7 @@ def trim_punctuation(words: Sequence[str], spans: Sequence[Span]) -> list[Span]:
             if w in _PAIRS and words[a:b].count(_PAIRS[w]) >= words[a:b].count(w):
                 break
             a += 1
-        if a < b:
+        if any(word_char(w) for w in words[a:b]):  # "( )" alone is no mention either
             out.append((a, b, t))
     return out
 

@@ -27,7 +27,16 @@ from typing import Any
 from ..config import DocuNetConfig
 
 MODEL_FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = (1,)
+# 2: the config uses entity_order or pair_types, which a runtime reading version 1 would drop
+# silently (it would run the model on the input's entity order, or score every pair)
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
+
+
+def format_version(config: DocuNetConfig) -> int:
+    """The lowest format version that describes ``config`` fully."""
+    return 2 if config.entity_order != "given" or config.pair_types is not None else 1
+
+
 MODEL_JSON = "model.json"
 TOKENIZER_JSON = "tokenizer.json"
 GRAPH_NAMES = ("encoder", "head")  # one file per precision variant
@@ -187,7 +196,7 @@ def describe(
     and tokenizer.json are already written: the fields the runtime needs, then ``extra``
     (provenance: exporter, versions, variants …)."""
     return {
-        "format_version": MODEL_FORMAT_VERSION,
+        "format_version": format_version(config),
         "config": config.to_dict(),
         "labels": ["NA", *config.relations],
         "relation_names": dict(config.relation_names),
