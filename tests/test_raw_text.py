@@ -438,3 +438,24 @@ def test_pair_types_limit_raw_text_to_the_trained_kinds_of_pairs(raw_model, tmp_
         )
     with pytest.raises(ExportError, match="valid: auto, all, or comma-separated"):
         export_model(tmp / "ckpt", tmp_path / "y", pair_types="PER-LOC")
+
+
+def test_export_warns_on_pair_types_training_never_saw(raw_model, tmp_path, caplog):
+    import shutil
+
+    from docunet_rt.export import export_model
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(raw_model.parent / "ckpt", ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    cfg["model"]["pair_types"] = [["PER", "LOC"]]  # as training on candidates records it
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    export_model(ckpt, tmp_path / "ok", precisions="fp32")
+    assert json.loads((tmp_path / "ok" / "model.json").read_text())["config"]["pair_types"] == [
+        ["PER", "LOC"]
+    ]
+    assert "never paired" not in caplog.text
+    export_model(ckpt, tmp_path / "typo", precisions="fp32", pair_types="PER:LCO")
+    assert (
+        "--pair-types names LCO, which training never paired (it recorded PER:LOC)" in caplog.text
+    )

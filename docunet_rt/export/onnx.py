@@ -364,9 +364,22 @@ def export_model(
         )
     model, tok, meta = load_source(src)
     config: DocuNetConfig = model.config
-    config.pair_types = parse_pair_types(pair_types, config.pair_types)
+    recorded = config.pair_types
+    config.pair_types = parse_pair_types(pair_types, recorded)
+    unknown = sorted(
+        {t for p in config.pair_types or [] for t in p} - {t for p in recorded or [] for t in p}
+    )
+    if recorded and unknown:  # free strings: a typo would silently score no pair
+        logger.warning(
+            "--pair-types names %s, which training never paired (it recorded %s)",
+            ", ".join(unknown), ", ".join(f"{h}:{t}" for h, t in recorded),
+        )  # fmt: skip
     if tagger is not None:
         check_tagger_types(Path(tagger), config.pair_types)
+    if "int8" not in precs and calibration not in (None, "auto", "none"):
+        logger.warning(
+            "--calibration %s is unused: it calibrates the int8 variant only", calibration
+        )
     calib = calibration_source(calibration, meta) if "int8" in precs else None
 
     out.mkdir(parents=True, exist_ok=True)
