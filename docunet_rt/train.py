@@ -505,18 +505,15 @@ RUN_IDENTITY = (
 PATH_FIELDS = ("train", "dev", "test", "encoder", "relations")  # compared as the files named
 
 
-def _as_path(v: Any) -> Any:
+def _as_path(v: Any, *, absolute_only: bool = False) -> Any:
     """A path option as the file it names (absolute, links resolved); lists element-wise;
-    anything else (None, an encoder name that is not a directory here) unchanged."""
+    anything else (None, an encoder name that is not a directory here, with ``absolute_only``
+    a relative path) unchanged."""
     if isinstance(v, (list, tuple)):
-        return [_as_path(x) for x in v]
-    return os.path.realpath(v) if isinstance(v, str) and os.path.exists(v) else v
-
-
-def _absolute_as_path(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return [_absolute_as_path(x) for x in v]
-    return _as_path(v) if isinstance(v, str) and os.path.isabs(v) else v
+        return [_as_path(x, absolute_only=absolute_only) for x in v]
+    if not isinstance(v, str) or not os.path.exists(v) or (absolute_only and not os.path.isabs(v)):
+        return v
+    return os.path.realpath(v)
 
 
 def run_identity(opts: Any, fields: Sequence[str] = RUN_IDENTITY) -> dict[str, Any]:
@@ -541,7 +538,7 @@ def check_same_run(state: dict[str, Any], opts: Any, fields: Sequence[str] = RUN
             return v == ours[k]
         # the same string, or an absolute recorded path naming the same file (a relative one
         # in an old record cannot be resolved: its working directory is not known)
-        return v == getattr(opts, k) or _absolute_as_path(v) == ours[k]
+        return v == getattr(opts, k) or _as_path(v, absolute_only=True) == ours[k]
 
     diff = [f"{k}: {saved.get(k)!r} → {ours[k]!r}" for k in ours if not same(k)]
     if diff:

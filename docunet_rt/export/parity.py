@@ -137,9 +137,9 @@ def check_parity(
         torch.set_num_threads(threads)
     check_choice("parity device", device, ("cpu", "cuda"))
     ex = Extractor(model_dir, device=device, precision=precision, threads=threads)
-    ex.config = replace(ex.config, pair_types=None)
-    model.config = replace(model.config, pair_types=None)
     ref_ex = torch_extractor(model.to(device), tok, device)  # the same core, PyTorch backend
+    for e in (ex, ref_ex):  # every pair on both sides (see above)
+        e.config = replace(e.config, pair_types=None)
     tol = DEFAULT_TOLERANCE.get(precision) if tolerance == "default" else tolerance
     cfg = model.config
 

@@ -240,8 +240,8 @@ _PAIRS = {"(": ")", "[": "]", "{": "}"}
 def trim_punctuation(words: Sequence[str], spans: Sequence[Span]) -> list[Span]:
     """Spans without leading/trailing punctuation words ("kainic acid -" → "kainic acid",
     "SKF-82958 (" → "SKF-82958"); a bracket stays when the span holds its partner. A span
-    without a word character is dropped (measured on CDR dev: benchmarks/results/ner_dictionary_cdr_dev
-    .json, "untrimmed" against "tagger_only")."""
+    without a word character is dropped. Measured on CDR dev ("untrimmed" against
+    "tagger_only" in benchmarks/results/ner_dictionary_cdr_dev.json)."""
 
     def word_char(w: str) -> bool:
         return any(c.isalnum() for c in w)
