@@ -1,13 +1,13 @@
 """Mentions → entities, for text whose entities the toolkit finds itself (stdlib only).
 
-Two ways, one per domain (the raw-text front end of issue 11 feeds predicted mentions here; the
-tagger that predicts them is not built yet):
+Two ways, one per domain (``ner.recognize.Recognizer`` feeds the tagger's mentions here):
 
 * **Concept ids** (biomedical): a :class:`Lexicon` built from training annotations maps a
   normalised surface form (case, Unicode, hyphen/space, plural) and type to a concept id (MeSH
   for CDR); an abbreviation defined in the document ("long form (SHORT)") links SHORT to the
-  long form's id. Mentions with the same id are one entity; unlinked mentions group by their
-  normalised surface form (an abbreviation by its long form's).
+  long form's id; optionally a spelling variant or the nearest lexicon form (character trigrams)
+  links a form the lexicon lacks (``Lexicon.link``). Mentions with the same id are one entity;
+  unlinked mentions group by their normalised surface form (an abbreviation by its long form's).
 * **General text**: coreference by name (:func:`group_by_name`): a mention joins an earlier
   entity of the same type when their normalised names are equal, when it is the acronym of the
   entity's name or its defined abbreviation, or (persons) when it is the surname or the first
@@ -18,6 +18,7 @@ Mentions are ``(text, type)`` in document order (character spans are the caller'
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -88,11 +89,37 @@ def _match_long_form(letters: list[str], words: list[str]) -> str | None:
     return None
 
 
+LINKINGS = ("exact", "variants", "fuzzy")
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+# British spellings of medical words: haem-, anaemia, ischaemia; oedema, oestradiol, oesophagus,
+# diarrhoea, dyspnoea, foetal, coeliac (an "oe" elsewhere, as in angioedema, stays)
+_DIGRAPHS = re.compile(r"(?<=[a-z])ae|\boe|(?<=rrh|.pn)oe|(?<=\bf)oe(?=t)|(?<=\bc)oe(?=l)")
+
+
+def variant(form: str) -> str:
+    """A coarser key of a normalised form for spelling variants: no spaces, hyphens or other
+    punctuation, and the British ``ae``/``oe`` of medical words as ``e`` ("angio-oedema" and
+    "angioedema", "ethinyl oestradiol" and "ethinylestradiol" share one)."""
+    return _NOT_ALNUM.sub("", _DIGRAPHS.sub("e", form))
+
+
 @dataclass
 class Lexicon:
-    """Normalised surface form and type → concept id, from annotated training mentions."""
+    """Normalised surface form and type → concept id, from annotated training mentions.
+
+    Three ways to link a surface form (``link``), each a superset of the one before:
+    ``exact`` (its normalised form is a lexicon form), ``variants`` (its :func:`variant` key is
+    one; the most frequent id of the forms sharing the key) and ``fuzzy`` (else the lexicon form
+    of the same type nearest in character-trigram TF-IDF cosine, when at least ``similarity``).
+    The variant and trigram indexes are built on first use."""
 
     ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    _variants: dict[tuple[str, str], str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _trigrams: dict[str, _TrigramIndex] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, mentions: Iterable[tuple[str, str, str]]) -> Lexicon:
@@ -103,11 +130,76 @@ class Lexicon:
                 counts.setdefault((etype, normalize(surface)), Counter())[cid] += 1
         return cls({k: c.most_common(1)[0][0] for k, c in counts.items()})
 
+    def add(self, entries: dict[tuple[str, str], str]) -> None:
+        """Add ``(type, normalised form) → id`` entries (the indexes are rebuilt on next use)."""
+        self.ids.update(entries)
+        self._variants = self._trigrams = None
+
     def lookup(self, surface: str, etype: str) -> str | None:
         return self.ids.get((etype, normalize(surface)))
 
+    def link(
+        self, surface: str, etype: str, linking: str = "exact", similarity: float = 1.0
+    ) -> str | None:
+        """The concept id of ``surface`` (see the class docstring for ``linking``), or None."""
+        form = normalize(surface)
+        cid = self.ids.get((etype, form))
+        if cid is not None or linking == "exact" or not form:
+            return cid
+        if self._variants is None:
+            by_key: dict[tuple[str, str], Counter[str]] = {}
+            for (t, f), i in self.ids.items():
+                by_key.setdefault((t, variant(f)), Counter())[i] += 1
+            self._variants = {k: c.most_common(1)[0][0] for k, c in by_key.items()}
+        cid = self._variants.get((etype, variant(form)))
+        if cid is not None or linking == "variants":
+            return cid
+        if self._trigrams is None:
+            forms: dict[str, list[tuple[str, str]]] = {}
+            for (t, f), i in self.ids.items():
+                forms.setdefault(t, []).append((variant(f), i))
+            self._trigrams = {t: _TrigramIndex(rows) for t, rows in forms.items()}
+        index = self._trigrams.get(etype)
+        hit = index.nearest(variant(form)) if index else None
+        return hit[0] if hit and hit[1] >= similarity else None
+
     def __len__(self) -> int:
         return len(self.ids)
+
+
+class _TrigramIndex:
+    """Nearest key by cosine of TF-IDF-weighted character trigrams (``#`` marks the ends), over
+    an inverted index: a query touches only the keys that share a trigram with it."""
+
+    def __init__(self, rows: Sequence[tuple[str, str]]) -> None:
+        self.ids = [cid for _, cid in rows]
+        grams = [_trigrams(key) for key, _ in rows]
+        df: Counter[str] = Counter(g for c in grams for g in c)
+        self.idf = {g: math.log(len(rows) / n) + 1.0 for g, n in df.items()}
+        self.postings: dict[str, list[tuple[int, float]]] = {}
+        for row, counts in enumerate(grams):
+            for g, w in self._unit(counts).items():
+                self.postings.setdefault(g, []).append((row, w))
+
+    def _unit(self, counts: Counter[str]) -> dict[str, float]:
+        v = {g: c * self.idf.get(g, 0.0) for g, c in counts.items()}
+        norm = math.sqrt(sum(x * x for x in v.values()))
+        return {g: x / norm for g, x in v.items() if x} if norm else {}
+
+    def nearest(self, key: str) -> tuple[str, float] | None:
+        scores: dict[int, float] = {}
+        for g, w in self._unit(_trigrams(key)).items():
+            for row, x in self.postings.get(g, ()):
+                scores[row] = scores.get(row, 0.0) + w * x
+        if not scores:
+            return None
+        row = max(scores, key=lambda r: (scores[r], -r))
+        return self.ids[row], scores[row]
+
+
+def _trigrams(key: str) -> Counter[str]:
+    s = f"#{key}#"
+    return Counter(s[i : i + 3] for i in range(len(s) - 2))
 
 
 @dataclass
@@ -121,15 +213,22 @@ class Group:
 
 
 def group_by_concept(
-    mentions: Sequence[tuple[str, str]], text: str, lexicon: Lexicon
+    mentions: Sequence[tuple[str, str]],
+    text: str,
+    lexicon: Lexicon,
+    linking: str = "exact",
+    similarity: float = 1.0,
 ) -> list[Group]:
-    """Link each mention to a concept id (lexicon, else through a defined abbreviation's long
-    form) and group: one entity per (type, id), unlinked mentions by normalised form."""
+    """Link each mention to a concept id (``Lexicon.link``: the mention, else a defined
+    abbreviation's long form; an exact match of either before a variant or fuzzy one) and
+    group: one entity per (type, id), unlinked mentions by normalised form."""
     abbrev = abbreviations(text)
     groups: dict[tuple[str, str], Group] = {}
     for i, (surface, etype) in enumerate(mentions):
         long = abbrev.get(surface.strip())
         cid = lexicon.lookup(surface, etype) or (lexicon.lookup(long, etype) if long else None)
+        if cid is None and linking != "exact":
+            cid = lexicon.link(long or surface, etype, linking, similarity)
         key = (etype, f"id:{cid}" if cid else f"form:{normalize(long or surface)}")
         g = groups.setdefault(key, Group([], etype, surface, cid))
         g.mentions.append(i)

@@ -13,6 +13,7 @@ from docunet_rt.grouping import (
     group_by_name,
     initials,
     normalize,
+    variant,
 )
 
 
@@ -72,6 +73,57 @@ def test_an_abbreviation_unknown_to_the_lexicon_takes_its_long_forms_id():
     text = "Nitric oxide (NO) synthase; NO levels."
     [g] = group_by_concept([("Nitric oxide", "Chemical"), ("NO", "Chemical")], text, lex)
     assert (g.id, g.mentions) == ("D009569", [0, 1])
+
+
+def test_spelling_variants_share_a_key():
+    assert variant(normalize("Angio-oedema")) == variant(normalize("angioedema")) == "angioedema"
+    assert variant(normalize("ethinyl oestradiol")) == variant("ethinylestradiol")
+    assert variant(normalize("haemorrhages")) == variant("hemorrhage")
+    assert variant("diarrhoea") == "diarrhea" and variant("foetal") == "fetal"
+    assert variant("angioedema") == "angioedema" and variant("shoe") == "shoe"
+    assert variant("aerosol") == "aerosol"  # a word-initial ae stays (oe does not: oedema)
+
+
+LEX = [("angioedema", "Disease", "D000799"), ("heroin", "Chemical", "D003932"),
+       ("rifampin", "Chemical", "D012293"), ("ischemia", "Disease", "D007511"),
+       ("cocaine", "Chemical", "D003042")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("surface", "etype", "linking", "want"),
+    [
+        ("Angio-oedema", "Disease", "exact", None),
+        ("Angio-oedema", "Disease", "variants", "D000799"),
+        ("heroine", "Chemical", "variants", None),
+        ("heroine", "Chemical", "fuzzy", "D003932"),
+        ("rifampicin", "Chemical", "fuzzy", "D012293"),
+        ("ischemic", "Disease", "fuzzy", "D007511"),
+        ("ischemic", "Chemical", "fuzzy", None),  # only forms of the mention's type
+        ("thrombosis", "Disease", "fuzzy", None),  # nothing near enough
+        ("cocaine", "Chemical", "exact", "D003042"),
+    ],
+)
+def test_link_modes_are_nested(surface, etype, linking, want):
+    lex = Lexicon.build(LEX)
+    assert lex.link(surface, etype, linking, 0.75) == want
+
+
+def test_fuzzy_similarity_is_a_threshold_and_indexes_follow_additions():
+    lex = Lexicon.build(LEX)
+    assert lex.link("rifampicin", "Chemical", "fuzzy", 0.99) is None
+    assert lex.link("rifampicine", "Chemical", "fuzzy", 0.75) == "D012293"
+    lex.add({("Chemical", "rifampicine"): "D000001"})  # built indexes must see later entries
+    assert lex.link("rifampicines", "Chemical", "fuzzy", 0.75) == "D000001"
+
+
+def test_concept_grouping_links_variants_only_when_asked():
+    lex = Lexicon.build(LEX)
+    text = "Angio-oedema after cocaine; ischemic changes."
+    mentions = [("Angio-oedema", "Disease"), ("cocaine", "Chemical"), ("ischemic", "Disease")]
+    exact = {g.name: g.id for g in group_by_concept(mentions, text, lex)}
+    assert exact == {"Angio-oedema": None, "cocaine": "D003042", "ischemic": None}
+    fuzzy = {g.name: g.id for g in group_by_concept(mentions, text, lex, "fuzzy", 0.75)}
+    assert fuzzy == {"Angio-oedema": "D000799", "cocaine": "D003042", "ischemic": "D007511"}
 
 
 def test_coreference_by_name_acronym_surname_and_type():

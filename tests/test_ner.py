@@ -146,6 +146,11 @@ def test_tagger_config_validates_and_round_trips():
         config(grouping="cluster")
     with pytest.raises(ValueError, match="window_overlap"):
         config(max_length=16, window_overlap=14)
+    with pytest.raises(ValueError, match="linking must be one of exact|variants|fuzzy, got 'near'"):
+        config(linking="near")
+    with pytest.raises(ValueError, match=r"link_similarity must be in \(0, 1\]"):
+        config(link_similarity=0.0)
+    assert TaggerConfig.from_dict({"types": ["PER"]}).linking == "exact"  # older model.json
 
 
 # --- Wordpieces and windows -----------------------------------------------------------------------
@@ -351,6 +356,19 @@ def test_concept_grouping_gives_ids_to_sentence_records(tok):
     rec = Recognizer(IdTagger(tok, NAME_TAGS), tok, config(grouping="concept"), lexicon())
     vs = rec.annotate({"sents": [["w1", "w2", "w9"], ["w3"]]})["vertexSet"]
     assert [[m.get("id") for m in ent] for ent in vs] == [["D001"], ["D002"]]
+
+
+def test_concept_grouping_links_as_the_config_says(tok):
+    """The Recognizer links with the config's mode: "w1 w2" is not a lexicon form, its
+    spelling variant "w1w2" is."""
+    lex = Lexicon.build([("w1w2", "PER", "D009")])
+    text = "W1 w2 saw w3."
+    for linking, want in (("exact", None), ("variants", "D009"), ("fuzzy", "D009")):
+        cfg = config(grouping="concept", linking=linking)
+        [per, _] = Recognizer(IdTagger(tok, NAME_TAGS), tok, cfg, lex).annotate({"text": text})[
+            "entities"
+        ]
+        assert per.get("id") == want, linking
 
 
 # --- Training -------------------------------------------------------------------------------------

@@ -400,6 +400,8 @@ def test_export_tagger_dictionary_needs_a_tagger(tmp_path):
 
     with pytest.raises(Exception, match="--tagger-dictionary needs --tagger"):
         export_model(tmp_path / "ckpt", tmp_path / "m", tagger_dictionary=3)
+    with pytest.raises(Exception, match="unknown --linking 'near'; valid: exact, variants, fuzzy"):
+        export_model(tmp_path / "ckpt", tmp_path / "m", tagger_linking="near")
 
 
 def test_pair_types_limit_raw_text_to_the_trained_kinds_of_pairs(raw_model, tmp_path):
@@ -458,4 +460,37 @@ def test_export_warns_on_pair_types_training_never_saw(raw_model, tmp_path, capl
     export_model(ckpt, tmp_path / "typo", precisions="fp32", pair_types="PER:LCO")
     assert (
         "--pair-types names LCO, which training never paired (it recorded PER:LOC)" in caplog.text
+    )
+
+
+def test_export_records_how_a_concept_tagger_links(raw_model, tmp_path):
+    """A tagger trained on concept ids gets ``linking`` in model.json (fuzzy by default, as
+    chosen on CDR dev); the runtime's recognizer uses what model.json says."""
+    from docunet_rt.export import export_model
+    from docunet_rt.ner.train import NerTrainOptions, train_ner
+    from docunet_rt.options import ExtractOptions
+    from docunet_rt.runtime import Extractor
+
+    tmp = raw_model.parent
+    docs = [_doc(i) for i in range(2)]
+    for d in docs:
+        for ent in d["vertexSet"]:
+            for m in ent:
+                m["id"] = "C-" + m["name"]
+    data = tmp_path / "ids.json"
+    data.write_text(json.dumps(docs))
+    ner = tmp_path / "ner"
+    train_ner(NerTrainOptions(train=[str(data)], dev=str(data), out=str(ner),
+                              encoder=str(tmp / "enc"), epochs=1, batch_size=2, threads=1))  # fmt: skip
+    for args, want in (({}, ("fuzzy", 0.75)), ({"tagger_linking": "exact"}, ("exact", 0.75)),
+                       ({"link_similarity": 0.9}, ("fuzzy", 0.9))):  # fmt: skip
+        out = tmp_path / f"m{len(args)}{want}"
+        export_model(tmp / "ckpt", out, precisions="fp32", tagger=ner, **args)
+        cfg = json.loads((out / "model.json").read_text())["tagger"]["config"]
+        assert (cfg["grouping"], cfg["linking"], cfg["link_similarity"]) == ("concept", *want)
+        rec = Extractor(out).recognizer(ExtractOptions(entities="predict"))
+        assert (rec.config.linking, rec.config.link_similarity) == want
+    # a name-grouping tagger (the fixture's) links nothing: its config keeps the default
+    assert json.loads((raw_model / "model.json").read_text())["tagger"]["config"]["linking"] == (
+        "exact"
     )

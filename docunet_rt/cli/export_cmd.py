@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 
+from ..grouping import LINKINGS
 from ..options import EXPORTERS, FORMATS, INT8_WEIGHT_TYPES, TRAIN_INSTALL
 from .common import EXIT_FATAL, EXIT_USAGE, choice, console, fail, flag, run_guarded, setup_logging
 
@@ -102,6 +103,22 @@ def export(
         help="With --tagger: also take lexicon forms of at least N characters found in the text "
         "where the tagger found nothing (choose N on dev: benchmarks/ner_dictionary.py).",
     ),
+    linking: str = typer.Option(
+        "fuzzy",
+        "--linking",
+        callback=choice("linking", LINKINGS),
+        help="With --tagger (concept grouping): how mentions find concept ids: "
+        + "|".join(LINKINGS)
+        + " (exact form; also spelling variants; also the nearest lexicon form by character "
+        "trigrams, chosen on CDR dev: benchmarks/linking_eval.py).",
+    ),
+    link_similarity: float = typer.Option(
+        0.75,
+        "--link-similarity",
+        min=0.01,
+        max=1.0,
+        help="With --linking fuzzy: the least trigram cosine that links a mention.",
+    ),
     verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
 ) -> None:
     """Export a checkpoint to a self-contained ONNX model directory (graphs, tokenizer, model.json)."""
@@ -116,7 +133,7 @@ def export(
         needs_extra, export_model, ckpt_dir, out, precisions=precision, opset=opset,
         optimize=optimize, exporter=exporter, per_channel=per_channel, reduce_range=reduce_range,
         weight_type=weight_type, tagger=tagger, tagger_dictionary=tagger_dictionary,
-        calibration=calibration, pair_types=pair_types,
+        tagger_linking=linking, link_similarity=link_similarity, calibration=calibration, pair_types=pair_types,
     )  # fmt: skip
     for prec in result.precisions:
         files = result.files[prec]

@@ -29,6 +29,7 @@ import numpy as np
 from .. import __version__
 from ..config import DocuNetConfig
 from ..features import Batch
+from ..grouping import LINKINGS
 from ..options import EXPORTERS, PRECISIONS
 from ..runtime.graphs import OrtGraphs
 from ..runtime.model_dir import (
@@ -327,6 +328,8 @@ def export_model(
     max_tokens: int = 16384,
     tagger: str | os.PathLike | None = None,
     tagger_dictionary: int | None = None,
+    tagger_linking: str = "fuzzy",
+    link_similarity: float = 0.75,
     calibration: str | os.PathLike | None = "auto",
     pair_types: str | None = "auto",
 ) -> ExportResult:
@@ -338,7 +341,9 @@ def export_model(
     to the CPU variants fp32 and int8. ``max_tokens`` sizes the suggested TensorRT profiles.
     ``tagger``: an entity-tagger checkpoint (``docunet-rt train-ner``) to add, with its lexicon,
     so that the MODEL_DIR also runs on raw text (``export/tagger.py``); ``tagger_dictionary``:
-    also add lexicon matches of at least that many characters where the tagger found nothing.
+    also add lexicon matches of at least that many characters where the tagger found nothing;
+    ``tagger_linking``/``link_similarity``: how a concept-grouping tagger links mentions to ids
+    (``TaggerConfig.linking``; the defaults were chosen on CDR dev, benchmarks/linking_eval.py).
     ``calibration``: documents whose head inputs calibrate the int8 variant's convolutions
     (``export/calibration.py``: a file, "auto" = the checkpoint's dev file when present, or
     None/"none" = convolutions stay fp32). ``pair_types``: the entity-type pairs scored where a
@@ -357,6 +362,10 @@ def export_model(
     check_output_dir(out, src)
     if tagger_dictionary is not None and tagger is None:
         raise ExportError("--tagger-dictionary needs --tagger NER_CKPT")
+    if tagger_linking not in LINKINGS:
+        raise ExportError(f"unknown --linking {tagger_linking!r}; valid: {', '.join(LINKINGS)}")
+    if not 0.0 < link_similarity <= 1.0:
+        raise ExportError(f"--link-similarity must be in (0, 1], got {link_similarity}")
     if tagger is not None and not (Path(tagger) / "tagger.json").is_file():
         raise ExportError(
             f"--tagger {tagger} is not a tagger checkpoint (no tagger.json); make one with "
@@ -435,7 +444,8 @@ def export_model(
         tagger_section = export_tagger(
             tagger, out, precs, opset=opset, re_tokenizer=out / "tokenizer.json",
             per_channel=per_channel, reduce_range=reduce_range, weight_type=weight_type,
-            dictionary_min_chars=tagger_dictionary,
+            dictionary_min_chars=tagger_dictionary, linking=tagger_linking,
+            link_similarity=link_similarity,
         )  # fmt: skip
 
     # TensorRT targets: fp16 and the plain fp32 graphs (int8 and --optimize graphs are CPU-only)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ner.tagging import TaggerConfig
 from ..runtime.model_dir import (
     GRAPH_IO,
     LEXICON_FILE,
@@ -58,9 +59,12 @@ def export_tagger(
     reduce_range: bool = True,
     weight_type: str = "qint8",
     dictionary_min_chars: int | None = None,
+    linking: str = "exact",
+    link_similarity: float = 0.75,
 ) -> dict[str, Any]:
     """Write the tagger variants (and lexicon) into ``out``; return model.json's section.
-    ``dictionary_min_chars``: turn on lexicon matching (``TaggerConfig.dictionary_min_chars``)."""
+    ``dictionary_min_chars``: turn on lexicon matching (``TaggerConfig.dictionary_min_chars``);
+    ``linking``/``link_similarity``: ``TaggerConfig.linking`` (concept grouping only)."""
     import torch
 
     from ..ner.model import TorchTagFn
@@ -124,6 +128,9 @@ def export_tagger(
         if lexicon is None:
             raise ExportError("--tagger-dictionary needs a lexicon in the tagger checkpoint")
         config["dictionary_min_chars"] = dictionary_min_chars
+    if config["grouping"] == "concept":
+        config.update(linking=linking, link_similarity=link_similarity)
+        TaggerConfig.from_dict(config)  # validated once, before model.json is written
     return {
         "config": config,
         "labels": model.config.labels,

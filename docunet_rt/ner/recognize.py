@@ -78,7 +78,7 @@ def add_terms(lexicon: Lexicon, rows: Iterable[tuple[str, str, str]]) -> int:
     Returns the number of forms added."""
     extra = Lexicon.build(rows)
     new = {k: v for k, v in extra.ids.items() if k not in lexicon.ids}
-    lexicon.ids.update(new)
+    lexicon.add(new)
     return len(new)
 
 
@@ -202,7 +202,8 @@ class Recognizer:
     # -- grouping --------------------------------------------------------------------------------
     def group(self, mentions: Sequence[tuple[str, str]], text: str) -> list[Group]:
         if self.config.grouping == "concept":
-            return group_by_concept(mentions, text, self.lexicon)
+            c = self.config
+            return group_by_concept(mentions, text, self.lexicon, c.linking, c.link_similarity)
         return group_by_name(mentions, text)
 
     def _text_entities(

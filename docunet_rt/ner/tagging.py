@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data.document import Document
 from ..features import TokenizerInfo, plan_windows
+from ..grouping import LINKINGS
 
 OUTSIDE = "O"
 GROUPINGS = ("name", "concept")
@@ -47,8 +48,19 @@ class TaggerConfig:
     # at least this many characters) where the tagger found nothing; None = off. Chosen on dev
     # (benchmarks/ner_dictionary.py) and set at export (export --tagger-dictionary N).
     dictionary_min_chars: int | None = None
+    # How a mention's form finds its concept id under "concept" grouping (grouping.Lexicon.link):
+    # "exact" (normalised form in the lexicon; what MODEL_DIRs made before this field had),
+    # "variants" (also spelling variants: hyphens/spaces, British ae/oe) or "fuzzy" (also the
+    # nearest lexicon form of the type by character-trigram cosine ≥ link_similarity). Chosen on
+    # dev (benchmarks/linking_eval.py) and set at export (export --linking).
+    linking: str = "exact"
+    link_similarity: float = 0.75
 
     def __post_init__(self) -> None:
+        if self.linking not in LINKINGS:
+            raise ValueError(f"linking must be one of {'|'.join(LINKINGS)}, got {self.linking!r}")
+        if not 0.0 < self.link_similarity <= 1.0:
+            raise ValueError(f"link_similarity must be in (0, 1], got {self.link_similarity}")
         if self.grouping not in GROUPINGS:
             raise ValueError(
                 f"grouping must be one of {'|'.join(GROUPINGS)}, got {self.grouping!r}"
