@@ -48,6 +48,7 @@ DEFAULT_MAX_HEAD_MB = 512
 FORMATS = ("auto", "docred", "jsonl", "cdr", "pubtator")  # input formats of read_documents
 MARKERS = ("star", "typed")  # entity marker schemes (see DocuNetConfig.markers)
 FEATURE_MAPS = ("context", "similarity")
+SELECTIONS = ("dev", "last")  # which epoch training keeps (TrainOptions.select)
 ENTITY_ORDERS = ("given", "position", "type")  # entity order on the pair map (DocuNetConfig)
 SIMILARITIES = ("elementwise", "cosine", "bilinear")
 TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices for training and evaluation

@@ -35,7 +35,13 @@ from .evaluate import torch_extractor
 from .features import DocFeatures, TokenizerInfo, build_features, candidate_pair_types, collate
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
-from .options import DEFAULT_MAX_TOKENS, ENTITY_ORDERS, TRAIN_INSTALL, ExtractOptions
+from .options import (
+    DEFAULT_MAX_TOKENS,
+    ENTITY_ORDERS,
+    SELECTIONS,
+    TRAIN_INSTALL,
+    ExtractOptions,
+)
 
 logger = logging.getLogger("docunet_rt")
 Progress = Callable[[dict[str, Any]], None]
@@ -75,6 +81,9 @@ class TrainOptions:
     device: str = "auto"
     threads: int | None = None  # torch intra-op threads (None = torch's default)
     log_every: int = 25  # log a progress line every N optimizer steps
+    # The epoch the checkpoint keeps: "dev" (best dev F1) or "last" (the final epoch: the
+    # train+dev protocol, where the epoch count was chosen on dev beforehand and dev is trained on)
+    select: str = "dev"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -196,6 +205,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     check_choice("feature map", opts.feature_map, FEATURE_MAPS)
     check_choice("entity order", opts.entity_order, ENTITY_ORDERS)
     check_choice("similarity", opts.similarity, SIMILARITIES)
+    check_choice("epoch selection", opts.select, SELECTIONS)
     out = Path(opts.out)
     last = out / "last"
     resumed = check_run_dir(out, opts.resume)
@@ -332,7 +342,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
             "train_docs_per_s": docs_seen / train_seconds,
             "dev": dev_scores.to_dict(),
         }
-        if dev_scores.f1 > state["best_f1"]:
+        if opts.select == "last" or dev_scores.f1 > state["best_f1"]:
             state["best_f1"], state["best_epoch"] = dev_scores.f1, epoch
             record["best"] = True
             save_checkpoint(
@@ -368,7 +378,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
 
 
 def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, Any]:
-    """Score the dev-selected checkpoint on test once, after training (never used to select);
+    """Score the selected checkpoint on test once, after training (never used to select);
     the result goes into metrics.jsonl and the checkpoint's config.json."""
     load_weights(model, out / "model.safetensors")
     scores = evaluate_model(model, docs, feats, tok, train=facts, device=device).to_dict()
@@ -380,7 +390,7 @@ def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, A
         fh.write(
             json.dumps({"event": "test", "epoch": meta["best"]["epoch"], "test": scores}) + "\n"
         )
-    logger.info("test F1 %.4f at the dev-selected epoch %s", scores["f1"], meta["best"]["epoch"])
+    logger.info("test F1 %.4f at the selected epoch %s", scores["f1"], meta["best"]["epoch"])
     return scores
 
 
@@ -498,7 +508,7 @@ RUN_IDENTITY = (
     "train", "dev", "test", "format", "relations", "encoder", "epochs", "max_steps", "batch_size",
     "grad_accum", "lr_encoder", "lr_head", "lr_unet", "warmup", "clip", "markers", "feature_map",
     "similarity", "max_doc_tokens", "seed", "no_unet", "unet_base", "unet_in_channels",
-    "entity_order",
+    "entity_order", "select",
 )  # fmt: skip
 
 

@@ -255,3 +255,30 @@ def test_resume_with_other_options_is_refused(tmp_path, encoder_dir, four_docs, 
     rel = Path(four_docs).name
     summary = train(opts(tmp_path, encoder_dir, rel, epochs=3, resume=True))
     assert summary["epoch"] == 3
+
+
+def test_select_last_keeps_the_final_epoch(tmp_path, encoder_dir, four_docs):
+    """--select last (the train+dev protocol) keeps the final epoch whatever dev says; the default
+    keeps the best dev epoch. A dev file without relations scores F1 0 at every epoch, so dev
+    selection keeps epoch 1."""
+    from safetensors.numpy import load_file
+
+    docs = json.loads(Path(four_docs).read_text())
+    for d in docs:
+        d["labels"] = []
+    dev = tmp_path / "dev.json"
+    dev.write_text(json.dumps(docs))
+    kept = {}
+    for select in ("dev", "last"):
+        out = tmp_path / select
+        summary = train(opts(tmp_path, encoder_dir, four_docs, dev=str(dev), out=str(out),
+                             epochs=3, select=select))  # fmt: skip
+        kept[select] = read_checkpoint_config(out)["best"]["epoch"]
+        assert summary["best_epoch"] == kept[select]
+        final = load_file(out / "last" / "model.safetensors")
+        saved = load_file(out / "model.safetensors")
+        same = all(np.array_equal(saved[k], final[k]) for k in saved)
+        assert same == (select == "last")
+    assert kept == {"dev": 1, "last": 3}
+    with pytest.raises(ValueError, match="unknown epoch selection 'best'"):
+        train(opts(tmp_path, encoder_dir, four_docs, out=str(tmp_path / "x"), select="best"))

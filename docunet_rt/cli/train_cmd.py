@@ -13,6 +13,7 @@ from ..options import (
     FEATURE_MAPS,
     FORMATS,
     MARKERS,
+    SELECTIONS,
     SIMILARITIES,
     TRAIN_DEVICES,
     TRAIN_INSTALL,
@@ -81,12 +82,16 @@ def train(
     train: Path = typer.Option(
         ..., "--train", help="Training file (DocRED JSON/JSONL, CDR .data, PubTator)."
     ),
-    dev: Path = typer.Option(..., "--dev", help="Dev file: the best epoch is selected on it."),
+    dev: Path = typer.Option(
+        ...,
+        "--dev",
+        help="Dev file: scored every epoch; the best epoch is kept (unless --select last).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint directory to write."),
     test: Path | None = typer.Option(
         None,
         "--test",
-        help="Test file, scored once after training with the dev-selected epoch (never used to select).",
+        help="Test file, scored once after training with the kept epoch (never used to select).",
     ),
     format: str = typer.Option(
         "auto", "--format", callback=choice("format", FORMATS), help="|".join(FORMATS)
@@ -119,6 +124,15 @@ def train(
     ),
     markers: str = typer.Option(
         "star", "--markers", callback=choice("marker scheme", MARKERS), help="|".join(MARKERS)
+    ),
+    select: str = typer.Option(
+        "dev",
+        "--select",
+        callback=choice("epoch selection", SELECTIONS),
+        help="Epoch the checkpoint keeps: "
+        + "|".join(SELECTIONS)
+        + " (dev: best dev F1; last: the final epoch, for training on train + dev with an "
+        "epoch count chosen on dev beforehand).",
     ),
     entity_order: str = typer.Option(
         "given",
@@ -183,6 +197,7 @@ def train(
         epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
         lr_encoder=lr_encoder, lr_head=lr_head, lr_unet=lr_unet, markers=markers,
         entity_order=entity_order,
+        select=select,
         feature_map=feature_map, similarity=similarity, unet_base=unet_base,
         max_doc_tokens=max_doc_tokens, seed=seed, no_unet=no_unet, resume=resume, skip_bad=skip_bad,
         device=device, threads=threads,
@@ -215,7 +230,8 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     test = summary.get("test")
     test_msg = f", test F1 {test['f1']:.4f}" if test else ""
-    best = f"best epoch {summary.get('best_epoch')} (dev F1 {summary.get('best_dev_f1') or 0:.4f}"
+    kept = "last" if opts.select == "last" else "best"
+    best = f"{kept} epoch {summary.get('best_epoch')} (dev F1 {summary.get('best_dev_f1') or 0:.4f}"
     if summary.get("already_finished"):
         console.print(
             f"the run in {out} already finished (epoch {summary.get('epoch')}); {best}{test_msg}); "
