@@ -167,6 +167,9 @@ class Lexicon:
         return len(self.ids)
 
 
+_CACHE_SIZE = 100_000
+
+
 class _TrigramIndex:
     """Nearest key by cosine of TF-IDF-weighted character trigrams (``#`` marks the ends), over
     an inverted index: a query touches only the keys that share a trigram with it."""
@@ -180,6 +183,7 @@ class _TrigramIndex:
         for row, counts in enumerate(grams):
             for g, w in self._unit(counts).items():
                 self.postings.setdefault(g, []).append((row, w))
+        self._cache: dict[str, tuple[str, float] | None] = {}
 
     def _unit(self, counts: Counter[str]) -> dict[str, float]:
         v = {g: c * self.idf.get(g, 0.0) for g, c in counts.items()}
@@ -187,6 +191,14 @@ class _TrigramIndex:
         return {g: x / norm for g, x in v.items() if x} if norm else {}
 
     def nearest(self, key: str) -> tuple[str, float] | None:
+        if key in self._cache:
+            return self._cache[key]
+        if len(self._cache) >= _CACHE_SIZE:  # a corpus repeats its forms; bounded all the same
+            self._cache.clear()
+        hit = self._cache[key] = self._search(key)
+        return hit
+
+    def _search(self, key: str) -> tuple[str, float] | None:
         scores: dict[int, float] = {}
         for g, w in self._unit(_trigrams(key)).items():
             for row, x in self.postings.get(g, ()):
