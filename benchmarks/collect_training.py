@@ -3,7 +3,8 @@
     python benchmarks/collect_training.py RUN_DIR --name cdr_docunet_seed66 --command "docunet-rt train ..."
 
 Reads RUN_DIR/metrics.jsonl (per-epoch dev scores; test scores at each new dev best) and
-RUN_DIR/config.json; reports the dev-selected epoch and its test score, never a test-selected one.
+RUN_DIR/config.json; reports the dev-selected epoch (the last one for ``train --select last``)
+and its test score, never a test-selected one.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ def summarize(run: Path) -> dict:
     rows = [r for r in all_rows if "event" not in r]
     final_test = [r for r in all_rows if r.get("event") == "test"]
     cfg = json.loads((run / "config.json").read_text())
+    select = cfg["training"].get("select", "dev")
     best = max(rows, key=lambda r: r["dev"]["f1"])  # first epoch with the highest dev F1
     for r in rows:
         if r["dev"]["f1"] == best["dev"]["f1"]:
             best = r
             break
+    if select == "last":  # train --select last (the train+dev protocol): the final epoch is kept
+        best = rows[-1]
     epochs = [
         {
             "epoch": r["epoch"],
@@ -45,7 +49,7 @@ def summarize(run: Path) -> dict:
         "run_dir": str(run),
         "epochs_done": len(rows),
         "epochs_scheduled": cfg["training"].get("epochs"),
-        "selected_on": "dev",
+        "selected_on": "last epoch" if select == "last" else "dev",
         "selected_epoch": best["epoch"],
         "dev": best["dev"],
         "test": final_test[-1]["test"] if final_test else best.get("test"),

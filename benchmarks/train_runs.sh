@@ -10,6 +10,7 @@ BIN=.venv/bin
 DATA=${DOCUNET_DATA:-../shared/data}
 RUNS=${RUNS:-/work/runs}
 SCRATCH=${SCRATCH:-/tmp/docunet_scratch/redocred}
+SCRATCH_CDR=${SCRATCH_CDR:-/tmp/docunet_scratch/cdr}
 RESUME=${RESUME:-}
 export HF_HUB_OFFLINE=1
 
@@ -19,10 +20,22 @@ cdr() {  # CDR, DocuNet (U-Net), public-code hyperparameters; selected on dev, t
     --batch-size 4 --seed "${SEED:-66}" $RESUME "$@"
 }
 cdr_type() {  # the CDR recipe since the reader fix: entities on the map by type, then position
-  # (dev 59.7 against 48.6 for document order, seed 66: training_cdr_docunet_*order_seed66)
+  # (dev 59.7 against 48.6 for document order, seed 66: training_cdr_docunet_*order_seed66);
+  # WIDTH=64|128 for the U-Net width sweep (run dir cdr_typeorder_w64_s66)
   $BIN/docunet-rt train --train "$DATA/cdr/train_filter.data" --dev "$DATA/cdr/dev_filter.data" \
-    --test "$DATA/cdr/test_filter.data" --out "$RUNS/cdr_typeorder_s${SEED:-66}" --epochs 8 \
-    --batch-size 4 --seed "${SEED:-66}" --entity-order type $RESUME "$@"
+    --test "$DATA/cdr/test_filter.data" --out "$RUNS/cdr_typeorder${WIDTH:+_w$WIDTH}_s${SEED:-66}" \
+    --epochs 8 --batch-size 4 --seed "${SEED:-66}" --entity-order type \
+    --unet-base "${WIDTH:-256}" $RESUME "$@"
+}
+cdr_type_traindev() {  # the train+dev protocol (EoG/ATLOP): train on train + dev for EPOCHS
+  # epochs (chosen from the dev-selected runs' best epochs), keep the last epoch, score test once;
+  # dev is still scored each epoch but it is training data here (not a held-out figure)
+  mkdir -p "$SCRATCH_CDR"
+  cat "$DATA/cdr/train_filter.data" "$DATA/cdr/dev_filter.data" > "$SCRATCH_CDR/train_dev.data"
+  $BIN/docunet-rt train --train "$SCRATCH_CDR/train_dev.data" --dev "$DATA/cdr/dev_filter.data" \
+    --test "$DATA/cdr/test_filter.data" --out "$RUNS/cdr_typeorder_traindev_s${SEED:-66}" \
+    --epochs "${EPOCHS:?EPOCHS: the epoch count chosen on dev}" --select last --batch-size 4 \
+    --seed "${SEED:-66}" --entity-order type $RESUME "$@"
 }
 cdr_nounet() {  # the same run with the feed-forward ablation
   $BIN/docunet-rt train --train "$DATA/cdr/train_filter.data" --dev "$DATA/cdr/dev_filter.data" \
@@ -53,4 +66,4 @@ ner_docred() {  # entity tagger for DocRED-style text: DocRED test.json (gold me
     --seed "${SEED:-66}" $RESUME "$@"
 }
 
-"${1:?usage: train_runs.sh cdr|cdr_type|cdr_nounet|redocred|redocred_nounet|ner_cdr|ner_docred [extra train options]}" "${@:2}"
+"${1:?usage: train_runs.sh cdr|cdr_type|cdr_type_traindev|cdr_nounet|redocred|redocred_nounet|ner_cdr|ner_docred [extra train options]}" "${@:2}"
