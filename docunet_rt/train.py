@@ -35,13 +35,7 @@ from .evaluate import torch_extractor
 from .features import DocFeatures, TokenizerInfo, build_features, candidate_pair_types, collate
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
-from .options import (
-    DEFAULT_MAX_TOKENS,
-    ENTITY_ORDERS,
-    SELECTIONS,
-    TRAIN_INSTALL,
-    ExtractOptions,
-)
+from .options import DEFAULT_MAX_TOKENS, ENTITY_ORDERS, SELECTIONS, TRAIN_INSTALL, ExtractOptions
 
 logger = logging.getLogger("docunet_rt")
 Progress = Callable[[dict[str, Any]], None]
