@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ __all__ = [
     "git_commit",
     "machine",
     "need",
+    "side_by_side",
     "versions",
     "write_result",
 ]
@@ -43,3 +46,26 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def side_by_side(extractors: dict[str, Any], docs: list, repeats: int) -> dict[str, dict]:
+    """docs/s of each ``runtime.Extractor`` over the same documents, passes alternating between
+    them ``repeats`` times after one warm-up pass of 8 documents each; per extractor the median,
+    every pass and the median seconds spent in the head."""
+    for e in extractors.values():  # warm-up: sessions built, first kernels run
+        list(e.extract(docs[:8]))
+    runs: dict[str, list[float]] = {k: [] for k in extractors}
+    head: dict[str, list[float]] = {k: [] for k in extractors}
+    for _ in range(repeats):
+        for k, e in extractors.items():
+            before = dict(e.timings)
+            t0 = time.perf_counter()
+            list(e.extract(docs))
+            runs[k].append(len(docs) / (time.perf_counter() - t0))
+            head[k].append(e.timings["head"] - before.get("head", 0.0))
+            print(f"{k}: {runs[k][-1]:.2f} docs/s (head {head[k][-1]:.1f}s)", flush=True)
+    return {
+        k: {"docs_per_s": statistics.median(v), "runs": v,
+            "head_seconds_median": statistics.median(head[k])}
+        for k, v in runs.items()
+    }  # fmt: skip

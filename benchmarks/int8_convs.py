@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
-from common import envelope, write_result
+from common import envelope, side_by_side, write_result
 
 from docunet_rt.data import read_documents
 from docunet_rt.evaluate import evaluate_path
@@ -72,26 +70,7 @@ def main() -> None:
     ex = {
         n: Extractor(dirs[d], precision=p, threads=args.threads) for n, (d, p) in VARIANTS.items()
     }
-    for e in ex.values():  # warm-up: sessions built, first kernels run
-        list(e.extract(docs[:8]))
-    runs: dict[str, list[float]] = {n: [] for n in VARIANTS}
-    head: dict[str, list[float]] = {n: [] for n in VARIANTS}
-    for _ in range(args.repeats):
-        for n, e in ex.items():  # alternating passes
-            before = dict(e.timings)
-            t0 = time.perf_counter()
-            list(e.extract(docs))
-            runs[n].append(len(docs) / (time.perf_counter() - t0))
-            head[n].append(e.timings["head"] - before.get("head", 0.0))
-            print(f"{n}: {runs[n][-1]:.2f} docs/s (head {head[n][-1]:.1f}s)", flush=True)
-    speed = {
-        n: {
-            "docs_per_s": statistics.median(v),
-            "runs": v,
-            "head_seconds_median": statistics.median(head[n]),
-        }
-        for n, v in runs.items()
-    }
+    speed = side_by_side(ex, docs, args.repeats)
     base = speed["ort_int8_matmuls"]["docs_per_s"]
     out = {
         "checkpoint": args.checkpoint,

@@ -16,12 +16,10 @@ graphs' cost depends on their shapes, not on their weights; give no ``--labelled
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
-from common import envelope, write_result
+from common import envelope, side_by_side, write_result
 
 from docunet_rt.data import read_documents
 from docunet_rt.evaluate import evaluate_path
@@ -72,23 +70,7 @@ def main() -> None:
         )
         for prec in ("fp32", "int8"):
             ex[f"{n}/ort_{prec}"] = Extractor(dirs[n], precision=prec, threads=args.threads)
-    for e in ex.values():  # warm-up: sessions built, first kernels run
-        list(e.extract(docs[:8]))
-    runs: dict[str, list[float]] = {k: [] for k in ex}
-    head: dict[str, list[float]] = {k: [] for k in ex}
-    for _ in range(args.repeats):
-        for k, e in ex.items():  # alternating passes
-            before = dict(e.timings)
-            t0 = time.perf_counter()
-            list(e.extract(docs))
-            runs[k].append(len(docs) / (time.perf_counter() - t0))
-            head[k].append(e.timings["head"] - before.get("head", 0.0))
-            print(f"{k}: {runs[k][-1]:.2f} docs/s (head {head[k][-1]:.1f}s)", flush=True)
-    speed = {
-        k: {"docs_per_s": statistics.median(v), "runs": v,
-            "head_seconds_median": statistics.median(head[k])}
-        for k, v in runs.items()
-    }  # fmt: skip
+    speed = side_by_side(ex, docs, args.repeats)
     for n in ckpts:
         t = speed[f"{n}/torch"]["docs_per_s"]
         for prec in ("fp32", "int8"):

@@ -317,10 +317,12 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(ray_cluster, tmp_p
     want_out, want_err = local_run(corpus, tmp_path)
     log = tmp_path / "pids.log"
     killed: list[int] = []
+    finished = threading.Event()
 
     def killer() -> None:  # SIGKILL the process of an actor in the middle of a batch
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(seen := pids(log)) < 4:
+        # no deadline: actors may take long to start on a loaded machine; the run ending first
+        # (12 batches of 0.15 s, polled every 20 ms) fails the test below
+        while not finished.is_set() and len(seen := pids(log)) < 4:
             time.sleep(0.02)
         if len(seen) >= 4:
             os.kill(seen[-1], signal.SIGKILL)
@@ -328,10 +330,13 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(ray_cluster, tmp_p
 
     t = threading.Thread(target=killer, daemon=True)
     t.start()
-    run_ray_extraction(
-        corpus, str(tmp_path / "run"), PidLoggingStub(str(log)), OPTIONS,
-        actors=2, num_cpus=0.5, batch_docs=8,
-    )  # fmt: skip
+    try:
+        run_ray_extraction(
+            corpus, str(tmp_path / "run"), PidLoggingStub(str(log)), OPTIONS,
+            actors=2, num_cpus=0.5, batch_docs=8,
+        )  # fmt: skip
+    finally:
+        finished.set()
     t.join()
     assert killed, "the run ended before an actor could be killed"
     after = pids(log)[pids(log).index(killed[0]) + 1 :]
