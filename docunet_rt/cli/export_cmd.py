@@ -133,7 +133,8 @@ def export(
         needs_extra, export_model, ckpt_dir, out, precisions=precision, opset=opset,
         optimize=optimize, exporter=exporter, per_channel=per_channel, reduce_range=reduce_range,
         weight_type=weight_type, tagger=tagger, tagger_dictionary=tagger_dictionary,
-        tagger_linking=linking, link_similarity=link_similarity, calibration=calibration, pair_types=pair_types,
+        tagger_linking=linking, link_similarity=link_similarity, calibration=calibration,
+        pair_types=pair_types,
     )  # fmt: skip
     for prec in result.precisions:
         files = result.files[prec]
