@@ -7,13 +7,10 @@ import importlib
 import json
 import logging
 import math
-import os
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +21,7 @@ from .checkpoint import (
     build_model,
     load_encoder,
     load_weights,
-    replace_atomically,
     save_checkpoint,
-    save_weights,
 )
 from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_choice
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
@@ -36,6 +31,19 @@ from .features import DocFeatures, TokenizerInfo, build_features, candidate_pair
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
 from .options import DEFAULT_MAX_TOKENS, ENTITY_ORDERS, SELECTIONS, TRAIN_INSTALL, ExtractOptions
+from .rundir import (
+    PATH_FIELDS,
+    append_metrics,
+    as_path,
+    check_run_dir,
+    check_same_run,
+    finished_summary,
+    mark_finished,
+    resume_state,
+    run_identity,
+    save_resume_state,
+    write_atomic,
+)
 
 logger = logging.getLogger("docunet_rt")
 Progress = Callable[[dict[str, Any]], None]
@@ -78,6 +86,15 @@ class TrainOptions:
     # The epoch the checkpoint keeps: "dev" (best dev F1) or "last" (the final epoch: the
     # train+dev protocol, where the epoch count was chosen on dev beforehand and dev is trained on)
     select: str = "dev"
+
+
+# What a resumed run must share with the run it continues (data, schedule, shuffle, model).
+RUN_IDENTITY = (
+    "train", "dev", "test", "format", "relations", "encoder", "epochs", "max_steps", "batch_size",
+    "grad_accum", "lr_encoder", "lr_head", "lr_unet", "warmup", "clip", "markers", "feature_map",
+    "similarity", "max_doc_tokens", "seed", "no_unet", "unet_base", "unet_in_channels",
+    "entity_order", "select",
+)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------
@@ -261,7 +278,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup(total, opts.warmup))
 
     # data paths recorded as the files they name (export --calibration auto reads "dev")
-    files = {k: _as_path(getattr(opts, k)) for k in PATH_FIELDS if k != "encoder"}
+    files = {k: as_path(getattr(opts, k)) for k in PATH_FIELDS if k != "encoder"}
     training_meta = {
         **asdict(opts),
         **files,
@@ -270,10 +287,10 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     }
     state: dict[str, Any] = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": None}
     if resumed is not None:
-        check_same_run(resumed, opts)
+        check_same_run(resumed, opts, RUN_IDENTITY)
         state = {**state, **resume_state(last, model, optimizer, scheduler)}
         logger.info("resuming after epoch %d (step %d)", state["epoch"], state["step"])
-    state.update(epochs=epochs, total_steps=total, run=run_identity(opts))
+    state.update(epochs=epochs, total_steps=total, run=run_identity(opts, RUN_IDENTITY))
     out.mkdir(parents=True, exist_ok=True)
 
     use_amp = device.type == "cuda"
@@ -346,7 +363,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
         # the resume state first: an interrupt between the two never leaves a metrics line
         # without a state to resume from (a resumed run rewrites the epoch's line)
         save_resume_state(last, model, optimizer, scheduler, {**state, "epoch": epoch})
-        _append_metrics(out, record)
+        append_metrics(out, record)
         state["epoch"] = epoch
         logger.info(
             "epoch %d: loss %.4f, dev F1 %.4f (best %.4f at epoch %s), %.0fs",
@@ -379,7 +396,7 @@ def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, A
     meta_file = out / "config.json"
     meta = json.loads(meta_file.read_text())
     meta["best"]["test"] = scores
-    _write_atomic(meta_file, json.dumps(meta, indent=2, default=str).encode())
+    write_atomic(meta_file, json.dumps(meta, indent=2, default=str).encode())
     with open(out / "metrics.jsonl", "a") as fh:
         fh.write(
             json.dumps({"event": "test", "epoch": meta["best"]["epoch"], "test": scores}) + "\n"
@@ -389,10 +406,8 @@ def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, A
 
 
 # ------------------------------------------------------------------------------------------------
-# Run directory and resume state
+# Dependencies
 # ------------------------------------------------------------------------------------------------
-
-RESUME_FILES = ("state.json", "model.safetensors", "optimizer.pt")
 
 
 def require_training_extras() -> None:
@@ -405,194 +420,3 @@ def require_training_extras() -> None:
             raise ImportError(
                 f"training needs the Python package {name!r}, which is not installed: {TRAIN_INSTALL}"
             ) from e
-
-
-def _recover_last(last: Path) -> None:
-    """Finish a swap of ``last/`` that was interrupted (see :func:`save_resume_state`)."""
-    new, old = last.with_name("last.new"), last.with_name("last.old")
-    if not last.exists():  # stopped after last.new was complete, before it was renamed
-        if (new / "state.json").is_file():  # written last, atomically: last.new is complete
-            os.replace(new, last)
-        elif old.exists():
-            os.replace(old, last)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def check_run_dir(out: Path, resume: bool) -> dict[str, Any] | None:
-    """Check ``--out``/``--resume`` before anything is loaded: the saved resume state with
-    ``resume``, None for a new run; an error when the directory does not fit the request."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} exists and is not a directory")
-    if not resume:
-        last = out / "last"
-        _recover_last(last)
-        if (last / "state.json").is_file():
-            raise FileExistsError(
-                f"{out} already holds a training run; pass --resume or a new --out"
-            )
-        if (out / "metrics.jsonl").exists():  # no epoch finished: nothing to resume
-            logger.warning("%s: no finished epoch to resume; starting the run again", out)
-            (out / "metrics.jsonl").unlink()
-        return None
-    last = out / "last"
-    _recover_last(last)
-    missing = [f for f in RESUME_FILES if not (last / f).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"--resume: no resume state in {last} (missing {', '.join(missing)}); "
-            "start the run without --resume"
-        )
-    try:
-        state = json.loads((last / "state.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"--resume: {last / 'state.json'} is corrupt: {e}") from None
-    if not isinstance(state, dict) or not all(k in state for k in ("epoch", "step")):
-        raise ValueError(f"--resume: {last / 'state.json'} has no epoch and step")
-    return state
-
-
-def last_finished_epoch(out: str | os.PathLike) -> dict[str, Any] | None:
-    """The resume state of the run in ``out`` (``epoch`` = the last finished epoch, ``epochs``
-    = the planned number), or None when no epoch has finished."""
-    last = Path(out) / "last"
-    try:
-        _recover_last(last)
-        return json.loads((last / "state.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def finished_summary(out: Path, state: dict[str, Any]) -> dict[str, Any]:
-    """What a finished run reports (its best epoch, dev F1 and test score), from the
-    checkpoint's config.json, else from metrics.jsonl and the resume state."""
-    best: dict[str, Any] = {}
-    try:
-        best = json.loads((out / "config.json").read_text()).get("best") or {}
-    except (OSError, ValueError):
-        pass
-    if "epoch" not in best:
-        try:
-            lines = (out / "metrics.jsonl").read_text().splitlines()
-            epochs = [r for r in map(json.loads, filter(None, lines)) if "dev" in r]
-            best = max(epochs, key=lambda r: r["dev"]["f1"], default={})
-        except (OSError, ValueError, KeyError, TypeError):
-            best = {}
-    return {
-        "already_finished": True,
-        "epoch": state.get("epoch"),
-        "step": state.get("step"),
-        "best_epoch": best.get("epoch", state.get("best_epoch")),
-        "best_dev_f1": (best.get("dev") or {}).get("f1", state.get("best_f1")),
-        "test": best.get("test"),
-    }
-
-
-def mark_finished(last: Path, state: dict[str, Any]) -> None:
-    """Record in the resume state that the run is complete (``--resume`` then trains nothing)."""
-    if (last / "state.json").is_file():
-        _write_atomic(last / "state.json", json.dumps({**state, "finished": True}).encode())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    replace_atomically(path, lambda tmp: tmp.write_bytes(data))
-
-
-# What a resumed run must share with the run it continues (data, schedule, shuffle, model).
-RUN_IDENTITY = (
-    "train", "dev", "test", "format", "relations", "encoder", "epochs", "max_steps", "batch_size",
-    "grad_accum", "lr_encoder", "lr_head", "lr_unet", "warmup", "clip", "markers", "feature_map",
-    "similarity", "max_doc_tokens", "seed", "no_unet", "unet_base", "unet_in_channels",
-    "entity_order", "select",
-)  # fmt: skip
-
-
-PATH_FIELDS = ("train", "dev", "test", "encoder", "relations")  # compared as the files named
-
-
-def _as_path(v: Any, *, absolute_only: bool = False) -> Any:
-    """A path option as the file it names (absolute, links resolved); lists element-wise;
-    anything else (None, an encoder name that is not a directory here, with ``absolute_only``
-    a relative path) unchanged."""
-    if isinstance(v, (list, tuple)):
-        return [_as_path(x, absolute_only=absolute_only) for x in v]
-    if not isinstance(v, str) or not os.path.exists(v) or (absolute_only and not os.path.isabs(v)):
-        return v
-    return os.path.realpath(v)
-
-
-def run_identity(opts: Any, fields: Sequence[str] = RUN_IDENTITY) -> dict[str, Any]:
-    """The options ``fields`` of ``opts`` that a resumed run must share, paths absolute."""
-    return {k: _as_path(getattr(opts, k)) if k in PATH_FIELDS else getattr(opts, k) for k in fields}
-
-
-def check_same_run(state: dict[str, Any], opts: Any, fields: Sequence[str] = RUN_IDENTITY) -> None:
-    """ValueError naming the options that differ from the run being resumed (runs saved
-    before this check existed carry no identity and are not checked). Paths count as the same
-    when they name the same file (``data/x.json`` and ``/abs/data/x.json``)."""
-    saved = state.get("run")
-    if not saved:
-        return
-    ours = run_identity(opts, fields)
-    defaults = {f.name: f.default for f in dataclass_fields(opts)}
-
-    def same(k: str) -> bool:
-        # an option added after the run started is not in its record: the run used its default
-        v = saved.get(k, defaults.get(k))
-        if k not in PATH_FIELDS:
-            return v == ours[k]
-        # the same string, or an absolute recorded path naming the same file (a relative one
-        # in an old record cannot be resolved: its working directory is not known)
-        return v == getattr(opts, k) or _as_path(v, absolute_only=True) == ours[k]
-
-    diff = [f"{k}: {saved.get(k)!r} → {ours[k]!r}" for k in ours if not same(k)]
-    if diff:
-        raise ValueError(
-            "--resume with other options than the run it continues ("
-            + "; ".join(diff)
-            + "); use the same options, or a new --out"
-        )
-
-
-def _append_metrics(out: Path, record: dict[str, Any]) -> None:
-    """Add an epoch's line to metrics.jsonl, replacing a line of the same epoch (written by a
-    run interrupted after it and resumed from the state before it)."""
-    path = out / "metrics.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    keep = [x for x in lines if x.strip() and json.loads(x).get("epoch") != record["epoch"]]
-    if len(keep) == len(lines):
-        with open(path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        return
-    _write_atomic(path, ("\n".join([*keep, json.dumps(record)]) + "\n").encode())
-
-
-def save_resume_state(last: Path, model, optimizer, scheduler, state: dict[str, Any]) -> None:
-    """Write the resume state to ``last.new/``, then swap it in for ``last/``: an interrupt
-    (Ctrl-C, kill) at any moment leaves one complete state, the old or the new."""
-    new, old = last.with_name("last.new"), last.with_name("last.old")
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
-    save_weights(model, new / "model.safetensors")
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-        },
-        new / "optimizer.pt",
-    )
-    _write_atomic(new / "state.json", json.dumps(state).encode())  # last: marks it complete
-    if last.exists():
-        os.replace(last, old)
-    os.replace(new, last)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def resume_state(last: Path, model, optimizer, scheduler) -> dict[str, Any]:
-    """Load the state ``check_run_dir`` has already found complete."""
-    load_weights(model, last / "model.safetensors")
-    blob = torch.load(last / "optimizer.pt", weights_only=True)
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    torch.set_rng_state(blob["torch_rng"])
-    return json.loads((last / "state.json").read_text())

@@ -60,7 +60,7 @@ def command_line(ctx: typer.Context, resume: bool) -> str:
 
 def report_interrupt(ctx: typer.Context, out: Path) -> None:
     """After Ctrl-C: one line saying how far the run got and the command that continues it."""
-    from ..train import last_finished_epoch
+    from ..rundir import last_finished_epoch
 
     state = last_finished_epoch(out)
     if state is None:

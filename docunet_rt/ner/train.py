@@ -28,18 +28,20 @@ from .. import __version__
 from ..checkpoint import load_encoder, load_weights, replace_atomically, save_weights
 from ..data.document import Document
 from ..features import TokenizerInfo
-from ..train import (
-    _append_metrics,
+from ..rundir import (
+    append_metrics,
     check_run_dir,
     check_same_run,
-    linear_warmup,
-    load_split,
     mark_finished,
-    pick_device,
-    require_training_extras,
     resume_state,
     run_identity,
     save_resume_state,
+)
+from ..train import (
+    linear_warmup,
+    load_split,
+    pick_device,
+    require_training_extras,
     seed_everything,
 )
 from .model import IGNORE, Tagger, TorchTagFn, window_labels
@@ -222,7 +224,7 @@ def train_ner(
             record["best"] = True
             save_tagger(out, model, tok, {**meta, "best": record})
         save_resume_state(last, model, optimizer, scheduler, {**state, "epoch": epoch})
-        _append_metrics(out, record)
+        append_metrics(out, record)
         state["epoch"] = epoch
         logger.info("epoch %d: loss %.4f, dev mention F1 %.4f (best %.4f at epoch %s), %.0fs",
                     epoch, record["train_loss"], dev["f1"], state["best_f1"], state["best_epoch"],
