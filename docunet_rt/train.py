@@ -18,10 +18,13 @@ import numpy as np
 import torch
 
 from .checkpoint import (
+    EPOCHS_DIR,
     build_model,
+    epoch_weights,
     load_encoder,
     load_weights,
     save_checkpoint,
+    save_weights,
 )
 from .config import FEATURE_MAPS, MARKERS, SIMILARITIES, DocuNetConfig, check_choice
 from .data import Document, ReadStats, check_relations, load_relations, read_documents
@@ -86,6 +89,8 @@ class TrainOptions:
     # The epoch the checkpoint keeps: "dev" (best dev F1) or "last" (the final epoch: the
     # train+dev protocol, where the epoch count was chosen on dev beforehand and dev is trained on)
     select: str = "dev"
+    # Also save every epoch's weights as epochs/epoch_NNN.safetensors (for `docunet-rt average`)
+    keep_epochs: bool = False
 
 
 # What a resumed run must share with the run it continues (data, schedule, shuffle, model).
@@ -359,6 +364,9 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
             save_checkpoint(
                 out, model, tok, training=training_meta, best={k: record[k] for k in record}
             )
+        if opts.keep_epochs:
+            (out / EPOCHS_DIR).mkdir(exist_ok=True)
+            save_weights(model, epoch_weights(out, epoch))
         record["epoch_seconds"] = time.perf_counter() - t0
         # the resume state first: an interrupt between the two never leaves a metrics line
         # without a state to resume from (a resumed run rewrites the epoch's line)

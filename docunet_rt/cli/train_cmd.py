@@ -1,4 +1,5 @@
-"""``docunet-rt train``: train DocuNet, selecting the best epoch on dev."""
+"""``docunet-rt train``: train DocuNet, selecting the best epoch on dev; ``docunet-rt average``:
+average the weights of several of its epochs into one checkpoint."""
 
 from __future__ import annotations
 
@@ -18,7 +19,16 @@ from ..options import (
     TRAIN_DEVICES,
     TRAIN_INSTALL,
 )
-from .common import EXIT_INTERRUPTED, choice, console, fail, flag, run_guarded, setup_logging
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    choice,
+    console,
+    fail,
+    flag,
+    run_guarded,
+    setup_logging,
+)
 
 TRAIN_MODULES = ("torch", "transformers", "safetensors")  # what the train extra installs
 
@@ -166,6 +176,11 @@ def train(
         "windowed). --max-length is its old name.",
     ),
     seed: int = typer.Option(66, "--seed", help="Random seed (shuffling, initialisation)."),
+    keep_epochs: bool = flag(
+        False,
+        "--keep-epochs",
+        help="Also save every epoch's weights in --out/epochs/ (for docunet-rt average).",
+    ),
     no_unet: bool = flag(False, "--no-unet", help="Ablation: feed-forward instead of the U-Net."),
     resume: bool = flag(False, "--resume", help="Continue the run in --out from its last epoch."),
     skip_bad: bool = flag(
@@ -197,7 +212,7 @@ def train(
         epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
         lr_encoder=lr_encoder, lr_head=lr_head, lr_unet=lr_unet, markers=markers,
         entity_order=entity_order,
-        select=select,
+        select=select, keep_epochs=keep_epochs,
         feature_map=feature_map, similarity=similarity, unet_base=unet_base,
         max_doc_tokens=max_doc_tokens, seed=seed, no_unet=no_unet, resume=resume, skip_bad=skip_bad,
         device=device, threads=threads,
@@ -252,6 +267,63 @@ def _train_or_explain(run_train: Any, opts: Any, on_progress: Any) -> dict[str, 
         fail(missing_extra(e) or str(e))
 
 
+AVERAGE_HELP = (
+    "Average the weights of several epochs of one run (trained with --keep-epochs) into a new "
+    "checkpoint.\n\nThe result is an ordinary checkpoint: evaluate it on dev to choose the "
+    "epochs, export it like any other (model.json records which epochs were averaged).\n\n"
+    "Example: docunet-rt average runs/cdr --last 3 -o runs/cdr_avg3"
+)
+
+
+def parse_epochs(spec: str) -> list[int]:
+    """``"6,7,8"`` or ``"6-8"`` (or a mix) → [6, 7, 8]; ValueError on anything else."""
+    out: list[int] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()) or (hi and int(hi) < int(lo)):
+            raise ValueError(f"--epochs {spec!r}: expected epoch numbers like 6,7,8 or 6-8")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    if not out:
+        raise ValueError(f"--epochs {spec!r}: no epoch given")
+    return out
+
+
+def average(
+    run: Path = typer.Argument(..., help="Training run directory (trained with --keep-epochs)."),
+    out: Path = typer.Option(..., "--out", "-o", help="New checkpoint directory to write."),
+    epochs: str | None = typer.Option(
+        None, "--epochs", help="Epochs to average: 6,7,8 or 6-8 (default: see --last)."
+    ),
+    last: int | None = typer.Option(
+        None, "--last", min=1, help="Average the last K kept epochs (default 3 without --epochs)."
+    ),
+    verbose: bool = flag(False, "--verbose", "-v", help="Log more."),
+) -> None:
+    """Average the weights of several epochs of one run into a new checkpoint (help:
+    AVERAGE_HELP)."""
+    setup_logging(verbose)
+    if epochs is not None and last is not None:
+        fail("give --epochs or --last, not both", EXIT_USAGE)
+    try:
+        from ..checkpoint import average_checkpoint, kept_epochs
+    except ImportError as e:
+        fail(missing_extra(e) or f"cannot import the training code: {e}")
+    if epochs is not None:
+        try:
+            chosen = parse_epochs(epochs)
+        except ValueError as e:
+            fail(str(e), EXIT_USAGE)
+    else:
+        chosen = kept_epochs(run)[-(last or 3) :]
+    record = run_guarded(average_checkpoint, run, chosen, out)
+    console.print(
+        f"averaged epochs {', '.join(map(str, record['epochs']))} of {run} into {out}",
+        markup=False,
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``train`` to the ``docunet-rt`` app."""
+    """Add ``train`` and ``average`` to the ``docunet-rt`` app."""
     app.command("train")(train)
+    app.command("average", help=AVERAGE_HELP)(average)
