@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .options import ENTITY_ORDERS, FEATURE_MAPS, MARKERS, SIMILARITIES, check_choice
+from .options import (
+    ENTITY_ORDERS,
+    FEATURE_MAPS,
+    MARKERS,
+    SIMILARITIES,
+    THRESHOLD_CLASSES,
+    check_choice,
+)
 
 NA_LABEL = "NA"
 
@@ -59,6 +66,12 @@ class DocuNetConfig:
     # --- classifier ------------------------------------------------------------------------------
     emb_size: int = 768  # width of z_s / z_o
     block_size: int = 64  # grouped bilinear: emb_size / block_size groups of block×block
+    # The decision threshold of relation logits. "fixed": a constant 0 (DocuNet's balanced
+    # softmax; logit 0 is trained as an NA class but decides nothing). "adaptive": logit 0 is a
+    # learned per-pair threshold class (ATLOP): the head outputs every logit minus it, so a
+    # relation is predicted when it scores above its pair's threshold, and every decoder
+    # (PyTorch, ONNX, any runtime version) still compares with 0.
+    threshold_class: str = "fixed"
 
     @property
     def num_labels(self) -> int:
@@ -69,6 +82,7 @@ class DocuNetConfig:
         check_choice("feature map", self.feature_map, FEATURE_MAPS)
         check_choice("similarity", self.similarity, SIMILARITIES)
         check_choice("entity order", self.entity_order, ENTITY_ORDERS)
+        check_choice("threshold class", self.threshold_class, THRESHOLD_CLASSES)
         if self.pair_types is not None:
             bad = [p for p in self.pair_types if not (isinstance(p, (list, tuple)) and len(p) == 2)]
             if bad:

@@ -238,6 +238,7 @@ class DocuNetHead(nn.Module):
         self.head_extractor = nn.Linear(H + config.unet_out, E)
         self.tail_extractor = nn.Linear(H + config.unet_out, E)
         self.bilinear = GroupedBilinear(E, config.block_size, config.num_labels)
+        self.adaptive = config.threshold_class == "adaptive"
 
     def forward(
         self,
@@ -267,7 +268,10 @@ class DocuNetHead(nn.Module):
         e_s, e_o = flat[b * N + s], flat[b * N + o]  # (Q, H)
         zs = torch.tanh(self.head_extractor(torch.cat([e_s, y_so], dim=-1)))  # (Q, E)
         zo = torch.tanh(self.tail_extractor(torch.cat([e_o, y_so], dim=-1)))  # (Q, E)
-        return self.bilinear(zs, zo)  # (Q, R)
+        logits = self.bilinear(zs, zo)  # (Q, R)
+        if self.adaptive:  # relative to the pair's learned threshold (column 0, now 0)
+            logits = logits - logits[:, :1]
+        return logits
 
 
 # ------------------------------------------------------------------------------------------------
@@ -275,12 +279,19 @@ class DocuNetHead(nn.Module):
 # ------------------------------------------------------------------------------------------------
 
 
-def balanced_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def balanced_loss(
+    logits: torch.Tensor, labels: torch.Tensor, adaptive: bool = False
+) -> torch.Tensor:
     """Balanced softmax (DocuNet eq. 11) with a threshold logit fixed at 0:
 
     L = log(1 + Σ_{neg} e^{s_i}) + log(1 + Σ_{pos} e^{-s_j}), averaged over pairs.
     logits, labels: (Q, R) with labels multi-hot (column 0 = NA, trained like any class).
+    ``adaptive``: the logits are already relative to the learned threshold class (column 0,
+    see ``DocuNetHead``), which then takes no part: positives are pushed above the pair's
+    threshold and negatives below it (an NA pair has no positives).
     """
+    if adaptive:
+        logits, labels = logits[:, 1:], labels[:, 1:]
     s = (1 - 2 * labels) * logits  # positives flipped
     neg = s - labels * 1e12  # keep negatives only
     pos = s - (1 - labels) * 1e12  # keep positives only

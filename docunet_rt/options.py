@@ -50,6 +50,7 @@ MARKERS = ("star", "typed")  # entity marker schemes (see DocuNetConfig.markers)
 FEATURE_MAPS = ("context", "similarity")
 SELECTIONS = ("dev", "last")  # which epoch training keeps (TrainOptions.select)
 ENTITY_ORDERS = ("given", "position", "type")  # entity order on the pair map (DocuNetConfig)
+THRESHOLD_CLASSES = ("fixed", "adaptive")  # the decision threshold (DocuNetConfig.threshold_class)
 SIMILARITIES = ("elementwise", "cosine", "bilinear")
 TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices for training and evaluation
 

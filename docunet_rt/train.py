@@ -33,7 +33,14 @@ from .evaluate import torch_extractor
 from .features import DocFeatures, TokenizerInfo, build_features, candidate_pair_types, collate
 from .metrics import Scores, score, train_facts
 from .model import DocuNet, balanced_loss, batch_to_tensors
-from .options import DEFAULT_MAX_TOKENS, ENTITY_ORDERS, SELECTIONS, TRAIN_INSTALL, ExtractOptions
+from .options import (
+    DEFAULT_MAX_TOKENS,
+    ENTITY_ORDERS,
+    SELECTIONS,
+    THRESHOLD_CLASSES,
+    TRAIN_INSTALL,
+    ExtractOptions,
+)
 from .rundir import (
     PATH_FIELDS,
     append_metrics,
@@ -89,6 +96,7 @@ class TrainOptions:
     # The epoch the checkpoint keeps: "dev" (best dev F1) or "last" (the final epoch: the
     # train+dev protocol, where the epoch count was chosen on dev beforehand and dev is trained on)
     select: str = "dev"
+    threshold_class: str = "fixed"  # DocuNetConfig.threshold_class
     # Also save every epoch's weights as epochs/epoch_NNN.safetensors (for `docunet-rt average`)
     keep_epochs: bool = False
 
@@ -98,7 +106,7 @@ RUN_IDENTITY = (
     "train", "dev", "test", "format", "relations", "encoder", "epochs", "max_steps", "batch_size",
     "grad_accum", "lr_encoder", "lr_head", "lr_unet", "warmup", "clip", "markers", "feature_map",
     "similarity", "max_doc_tokens", "seed", "no_unet", "unet_base", "unet_in_channels",
-    "entity_order", "select",
+    "entity_order", "select", "threshold_class",
 )  # fmt: skip
 
 
@@ -222,6 +230,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     check_choice("entity order", opts.entity_order, ENTITY_ORDERS)
     check_choice("similarity", opts.similarity, SIMILARITIES)
     check_choice("epoch selection", opts.select, SELECTIONS)
+    check_choice("threshold class", opts.threshold_class, THRESHOLD_CLASSES)
     out = Path(opts.out)
     last = out / "last"
     resumed = check_run_dir(out, opts.resume)
@@ -271,6 +280,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
         unet_base=opts.unet_base,
         unet_in_channels=opts.unet_in_channels,
         max_doc_tokens=opts.max_doc_tokens,
+        threshold_class=opts.threshold_class,
     )
     model = build_model(config, encoder).to(device)
     config = model.config  # fitted to the encoder (hidden width, heads, window)
@@ -299,6 +309,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     out.mkdir(parents=True, exist_ok=True)
 
     use_amp = device.type == "cuda"
+    adaptive = config.threshold_class == "adaptive"
     rng = np.random.default_rng(opts.seed)
     for _ in range(state["epoch"]):  # replay the shuffles of finished epochs
         rng.permutation(len(train_feats))
@@ -316,7 +327,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
             t = batch_to_tensors(batch, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(t)
-            loss = balanced_loss(logits.float(), t["pair_labels"]) / opts.grad_accum
+            loss = balanced_loss(logits.float(), t["pair_labels"], adaptive) / opts.grad_accum
             loss.backward()
             losses.append(loss.item() * opts.grad_accum)
             docs_seen += len(idx)

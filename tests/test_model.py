@@ -226,6 +226,35 @@ def test_balanced_loss_matches_hand_computation():
     assert balanced_loss(logits, labels).item() == pytest.approx((r1 + r2) / 2, abs=1e-6)
 
 
+def test_adaptive_balanced_loss_leaves_the_threshold_class_out():
+    # logits already relative to the pair's threshold (column 0 is 0)
+    logits = torch.tensor([[0.0, -1.0, 2.0], [0.0, 0.3, -0.2]])
+    labels = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    # row 1: negative {-1.0}, positive {2.0}; row 2 (NA): negatives {0.3, -0.2}, no positive
+    r1 = np.log(1 + np.exp(-1.0)) + np.log(1 + np.exp(-2.0))
+    r2 = np.log(1 + np.exp(0.3) + np.exp(-0.2))
+    got = balanced_loss(logits, labels, adaptive=True).item()
+    assert got == pytest.approx((r1 + r2) / 2, abs=1e-6)
+
+
+def test_adaptive_threshold_class_makes_logits_relative_to_it(rng):
+    fixed, tok = tiny_model(3)
+    adaptive, _ = tiny_model(3, threshold_class="adaptive")
+    adaptive.load_state_dict(fixed.state_dict())  # the same weights, only the threshold differs
+    docs = [random_document(rng, 50, 6), random_document(rng, 30, 4)]
+    t = batch_to_tensors(
+        collate([build_features(d, tok, fixed.config) for d in docs], tok, fixed.config)
+    )
+    with torch.no_grad():
+        a, b = fixed(t), adaptive(t)
+    assert torch.equal(b[:, 0], torch.zeros_like(b[:, 0]))
+    torch.testing.assert_close(b, a - a[:, :1])
+    with pytest.raises(
+        ValueError, match="unknown threshold class 'learned'; valid choices: fixed, adaptive"
+    ):
+        tiny_config(threshold_class="learned")
+
+
 def test_decode_threshold_top_k_and_allowed():
     lg = np.array([[5.0, 1.0, -1.0, 3.0], [0.0, -0.5, -0.1, -2.0]])
     assert decode(lg) == [(0, 1, 1.0), (0, 3, 3.0)]

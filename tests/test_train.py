@@ -282,3 +282,21 @@ def test_select_last_keeps_the_final_epoch(tmp_path, encoder_dir, four_docs):
     assert kept == {"dev": 1, "last": 3}
     with pytest.raises(ValueError, match="unknown epoch selection 'best'"):
         train(opts(tmp_path, encoder_dir, four_docs, out=str(tmp_path / "x"), select="best"))
+
+
+def test_adaptive_threshold_class_trains_and_exports(tmp_path, encoder_dir, four_docs):
+    """--threshold-class adaptive (ATLOP's learned threshold) learns the four documents, and the
+    exported graphs decide exactly as PyTorch does (the threshold is inside the graph)."""
+    from docunet_rt.data import read_documents
+    from docunet_rt.export import check_parity, export_model
+
+    summary = train(opts(tmp_path, encoder_dir, four_docs, threshold_class="adaptive"))
+    assert summary["best_dev_f1"] == pytest.approx(1.0)
+    ckpt = tmp_path / "ckpt"
+    assert read_checkpoint_config(ckpt)["model"]["threshold_class"] == "adaptive"
+    export_model(ckpt, tmp_path / "md", precisions="fp32")
+    report = check_parity(ckpt, tmp_path / "md", read_documents(four_docs))
+    assert report.triples_torch > 0 and report.ok, report.summary()
+    with pytest.raises(ValueError, match="unknown threshold class 'learned'"):
+        train(opts(tmp_path, encoder_dir, four_docs, out=str(tmp_path / "x"),
+                   threshold_class="learned"))  # fmt: skip

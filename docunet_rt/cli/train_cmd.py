@@ -16,6 +16,7 @@ from ..options import (
     MARKERS,
     SELECTIONS,
     SIMILARITIES,
+    THRESHOLD_CLASSES,
     TRAIN_DEVICES,
     TRAIN_INSTALL,
 )
@@ -144,6 +145,15 @@ def train(
         + " (dev: best dev F1; last: the final epoch, for training on train + dev with an "
         "epoch count chosen on dev beforehand).",
     ),
+    threshold_class: str = typer.Option(
+        "fixed",
+        "--threshold-class",
+        callback=choice("threshold class", THRESHOLD_CLASSES),
+        help="Decision threshold: "
+        + "|".join(THRESHOLD_CLASSES)
+        + " (fixed: logit 0, DocuNet's balanced softmax; adaptive: a learned per-pair "
+        "threshold class, as ATLOP).",
+    ),
     entity_order: str = typer.Option(
         "given",
         "--entity-order",
@@ -212,7 +222,7 @@ def train(
         epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
         lr_encoder=lr_encoder, lr_head=lr_head, lr_unet=lr_unet, markers=markers,
         entity_order=entity_order,
-        select=select, keep_epochs=keep_epochs,
+        select=select, keep_epochs=keep_epochs, threshold_class=threshold_class,
         feature_map=feature_map, similarity=similarity, unet_base=unet_base,
         max_doc_tokens=max_doc_tokens, seed=seed, no_unet=no_unet, resume=resume, skip_bad=skip_bad,
         device=device, threads=threads,
