@@ -2,11 +2,12 @@
 
 Candidates: each single kept epoch near the end and the average of the last K kept epochs
 (K = 2 … --max-k), every one written by ``checkpoint.average_checkpoint`` (what ``docunet-rt
-average`` runs) into a scratch folder and scored by ``evaluate.evaluate_path``. Dev F1 chooses;
-test is scored for every candidate but only reported (never used for a choice): the rows to
-compare are the run's own dev-selected epoch and the dev-chosen average.
+average`` runs) into a scratch folder and scored as ``evaluate`` scores (``pair_logits``,
+``decode.to_facts``, ``metrics.score``). Dev F1 chooses; test is scored for every candidate but
+only reported (never used for a choice): the rows to compare are the run's own dev-selected
+epoch and the dev-chosen average.
 
-    python benchmarks/checkpoint_average.py --run /work/runs/redocred_e30_keep_s66 \\
+    python benchmarks/checkpoint_average.py --run /work/runs/redocred_adaptive_s66 \\
         --dev SPLIT/dev.json --test SPLIT/test.json --train-facts SPLIT/train.json \\
         --threads 1 --name checkpoint_average_redocred
 """
@@ -23,7 +24,10 @@ from pathlib import Path
 from common import envelope, write_result
 
 from docunet_rt.checkpoint import average_checkpoint, kept_epochs
-from docunet_rt.evaluate import evaluate_path
+from docunet_rt.data import read_documents
+from docunet_rt.decode import to_facts
+from docunet_rt.evaluate import pair_logits
+from docunet_rt.metrics import score, train_facts
 
 
 def dev_best_epoch(run: Path) -> int:
@@ -52,6 +56,8 @@ def main() -> None:
     candidates = {f"epoch {e}": [e] for e in sorted({best, *have[-args.max_k :]})}
     for k in range(2, min(args.max_k, len(have)) + 1):
         candidates[f"last {k}"] = have[-k:]
+    splits = {s: read_documents(getattr(args, s)) for s in ("dev", "test")}
+    train = train_facts(read_documents(args.train_facts)) if args.train_facts else None
     t0 = time.perf_counter()
     rows = []
     for label, epochs in candidates.items():
@@ -59,11 +65,10 @@ def main() -> None:
         shutil.rmtree(ckpt, ignore_errors=True)
         average_checkpoint(run, epochs, ckpt)
         scores = {}
-        for split in ("dev", "test"):
-            r = evaluate_path(
-                ckpt, getattr(args, split), train_file=args.train_facts, threads=args.threads
-            )
-            scores[split] = {k: r["scores"].get(k) for k in ("precision", "recall", "f1", "ign_f1")}
+        for split, docs in splits.items():
+            pairs, logits, relations = pair_logits(ckpt, docs, threads=args.threads)
+            r = score(docs, to_facts(pairs, logits, relations), train).to_dict()
+            scores[split] = {k: r.get(k) for k in ("precision", "recall", "f1", "ign_f1")}
         rows.append({"candidate": label, "epochs": epochs, **scores})
         print(f"{label}: dev F1 {scores['dev']['f1']:.4f}  test F1 {scores['test']['f1']:.4f}")
         shutil.rmtree(ckpt, ignore_errors=True)

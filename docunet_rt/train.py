@@ -106,7 +106,7 @@ RUN_IDENTITY = (
     "train", "dev", "test", "format", "relations", "encoder", "epochs", "max_steps", "batch_size",
     "grad_accum", "lr_encoder", "lr_head", "lr_unet", "warmup", "clip", "markers", "feature_map",
     "similarity", "max_doc_tokens", "seed", "no_unet", "unet_base", "unet_in_channels",
-    "entity_order", "select", "threshold_class",
+    "entity_order", "select", "threshold_class", "keep_epochs",
 )  # fmt: skip
 
 

@@ -88,10 +88,11 @@ def test_averaging_errors_say_what_to_do(run, tmp_path, tiny_checkpoint):
     with pytest.raises(ValueError, match="epoch.s. 4 not kept .*kept epochs: 1, 2, 3"):
         average_checkpoint(run, [2, 4], tmp_path / "x")
     average_checkpoint(run, [1], tmp_path / "done")
-    with pytest.raises(FileExistsError, match="already holds a checkpoint"):
-        average_checkpoint(run, [2], tmp_path / "done")
-    with pytest.raises(FileExistsError, match="already holds a checkpoint"):
-        average_checkpoint(run, [2], run)
+    resume_weights = (run / "last" / "model.safetensors").read_bytes()
+    for taken in (tmp_path / "done", run, run / "last"):  # never written over
+        with pytest.raises(FileExistsError, match="exists and is not empty"):
+            average_checkpoint(run, [2], taken)
+    assert (run / "last" / "model.safetensors").read_bytes() == resume_weights
     assert not (tmp_path / "x").exists()
 
 
@@ -111,5 +112,51 @@ def test_average_command(run, tmp_path):
         app, ["average", str(run), "--epochs", "2", "--last", "2", "-o", str(tmp_path / "c")]
     )
     assert r.exit_code == 2 and "not both" in r.output
+    r = cli.invoke(app, ["average", str(run), "--epochs", "3-", "-o", str(tmp_path / "c")])
+    assert r.exit_code == 2 and "expected epoch numbers" in r.output
     r = cli.invoke(app, ["average", str(run), "--epochs", "9", "-o", str(tmp_path / "c")])
     assert r.exit_code == 1 and "kept epochs: 1, 2, 3" in r.output
+    r = cli.invoke(app, ["average", str(run), "--last", "5", "-o", str(tmp_path / "c")])
+    assert r.exit_code == 1 and "kept only 3 epoch(s) (1, 2, 3)" in r.output
+    r = cli.invoke(app, ["average", str(run), "-o", str(tmp_path / "d")])  # default: last 3
+    assert r.exit_code == 0 and "averaged epochs 1, 2, 3" in r.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_epochs_of_another_run_are_refused(run, tmp_path, tiny_encoder_dir):
+    """Weights of a different shape under the same epochs/ folder: an error, not a traceback."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(run, mixed)
+    state = load_file(str(mixed / "epochs" / "epoch_002.safetensors"))
+    k = next(k for k, v in state.items() if v.is_floating_point() and v.ndim == 2)
+    state[k] = torch.zeros(state[k].shape[0] + 1, state[k].shape[1])
+    save_file(state, str(mixed / "epochs" / "epoch_002.safetensors"))
+    with pytest.raises(ValueError, match="the epochs come from different runs"):
+        average_checkpoint(mixed, [1, 2], tmp_path / "avg")
+
+
+def test_a_resumed_run_keeps_epochs_as_it_started(run, tmp_path, tiny_encoder_dir):
+    """--keep-epochs is part of the run: resuming without it is refused (the kept epochs would
+    silently stop, and `average --last` would then average old ones)."""
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_1(ev):
+        if ev.get("event") == "epoch":
+            raise Stop
+
+    data = str(run.parent / "train.json")
+    kw = dict(train=data, dev=data, out=str(tmp_path / "r"), encoder=str(tiny_encoder_dir),
+              epochs=3, batch_size=2, unet_base=8, seed=1)  # fmt: skip
+    with pytest.raises(Stop):
+        train(TrainOptions(**kw, keep_epochs=True), stop_after_epoch_1)
+    assert kept_epochs(tmp_path / "r") == [1]
+    with pytest.raises(ValueError, match="keep_epochs: True → False"):
+        train(TrainOptions(**kw, resume=True))
+    train(TrainOptions(**kw, resume=True, keep_epochs=True))
+    assert kept_epochs(tmp_path / "r") == [1, 2, 3]

@@ -118,6 +118,9 @@ def test_load_missing_or_corrupt_checkpoint(tmp_path):
     (tmp_path / "bad" / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="is corrupt"):
         load_checkpoint(tmp_path / "bad")
+    (tmp_path / "bad" / "config.json").write_text('{"format": "docunet-rt-checkpoint/9"}')
+    with pytest.raises(ValueError, match="expected one of docunet-rt-checkpoint/1, docunet-rt-c"):
+        load_checkpoint(tmp_path / "bad")
 
 
 def metrics(out) -> list[dict]:
@@ -284,16 +287,27 @@ def test_select_last_keeps_the_final_epoch(tmp_path, encoder_dir, four_docs):
         train(opts(tmp_path, encoder_dir, four_docs, out=str(tmp_path / "x"), select="best"))
 
 
-def test_adaptive_threshold_class_trains_and_exports(tmp_path, encoder_dir, four_docs):
+def test_adaptive_threshold_class_trains_and_exports(tmp_path, encoder_dir, four_docs, monkeypatch):
     """--threshold-class adaptive (ATLOP's learned threshold) learns the four documents, and the
     exported graphs decide exactly as PyTorch does (the threshold is inside the graph)."""
     from docunet_rt.data import read_documents
     from docunet_rt.export import check_parity, export_model
 
+    losses = []
+    real_loss = train_module.balanced_loss
+
+    def spy(logits, labels, adaptive=False):
+        losses.append(adaptive)
+        return real_loss(logits, labels, adaptive)
+
+    monkeypatch.setattr(train_module, "balanced_loss", spy)
     summary = train(opts(tmp_path, encoder_dir, four_docs, threshold_class="adaptive"))
     assert summary["best_dev_f1"] == pytest.approx(1.0)
+    assert losses and all(losses)  # trained with the adaptive loss throughout
     ckpt = tmp_path / "ckpt"
-    assert read_checkpoint_config(ckpt)["model"]["threshold_class"] == "adaptive"
+    meta = read_checkpoint_config(ckpt)
+    assert meta["model"]["threshold_class"] == "adaptive"
+    assert meta["format"] == "docunet-rt-checkpoint/2"  # older packages refuse, not misread
     export_model(ckpt, tmp_path / "md", precisions="fp32")
     report = check_parity(ckpt, tmp_path / "md", read_documents(four_docs))
     assert report.triples_torch > 0 and report.ok, report.summary()

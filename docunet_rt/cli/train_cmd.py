@@ -289,8 +289,8 @@ def parse_epochs(spec: str) -> list[int]:
     """``"6,7,8"`` or ``"6-8"`` (or a mix) → [6, 7, 8]; ValueError on anything else."""
     out: list[int] = []
     for part in filter(None, (p.strip() for p in spec.split(","))):
-        lo, _, hi = part.partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()) or (hi and int(hi) < int(lo)):
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()) or (hi and int(hi) < int(lo)):
             raise ValueError(f"--epochs {spec!r}: expected epoch numbers like 6,7,8 or 6-8")
         out.extend(range(int(lo), int(hi or lo) + 1))
     if not out:
@@ -324,7 +324,10 @@ def average(
         except ValueError as e:
             fail(str(e), EXIT_USAGE)
     else:
-        chosen = kept_epochs(run)[-(last or 3) :]
+        kept, k = kept_epochs(run), last or 3
+        if kept and len(kept) < k:
+            fail(f"--last {k}: {run} kept only {len(kept)} epoch(s) ({', '.join(map(str, kept))})")
+        chosen = kept[-k:]
     record = run_guarded(average_checkpoint, run, chosen, out)
     console.print(
         f"averaged epochs {', '.join(map(str, record['epochs']))} of {run} into {out}",
