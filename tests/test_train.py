@@ -314,3 +314,21 @@ def test_adaptive_threshold_class_trains_and_exports(tmp_path, encoder_dir, four
     with pytest.raises(ValueError, match="unknown threshold class 'learned'"):
         train(opts(tmp_path, encoder_dir, four_docs, out=str(tmp_path / "x"),
                    threshold_class="learned"))  # fmt: skip
+
+
+def test_cli_train_options_reach_the_checkpoint(tmp_path, encoder_dir, four_docs):
+    """--keep-epochs, --threshold-class and --unet-in-channels from the command line."""
+    out = tmp_path / "cli"
+    extra = ["--epochs", "2", "--keep-epochs", "--threshold-class", "adaptive",
+             "--unet-in-channels", "2"]  # fmt: skip
+    r = CliRunner().invoke(app, cli_args(out, encoder_dir, four_docs, *extra))
+    assert r.exit_code == 0, r.output
+    meta = read_checkpoint_config(out)
+    assert (meta["model"]["threshold_class"], meta["model"]["unet_in_channels"]) == ("adaptive", 2)
+    assert sorted(p.name for p in (out / "epochs").iterdir()) == [
+        "epoch_001.safetensors",
+        "epoch_002.safetensors",
+    ]
+    r = CliRunner().invoke(app, cli_args(tmp_path / "x", encoder_dir, four_docs,
+                                         "--threshold-class", "learned"))  # fmt: skip
+    assert r.exit_code == 2 and "valid choices: fixed, adaptive" in r.output

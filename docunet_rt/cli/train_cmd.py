@@ -177,6 +177,12 @@ def train(
     unet_base: int = typer.Option(
         256, "--unet-base", min=4, help="Width of the first U-Net block."
     ),
+    unet_in_channels: int = typer.Option(
+        3,
+        "--unet-in-channels",
+        min=1,
+        help="Channels the pair feature map is projected to before the U-Net (the paper: 3).",
+    ),
     max_doc_tokens: int | None = typer.Option(
         None,
         "--max-doc-tokens",
@@ -224,6 +230,7 @@ def train(
         entity_order=entity_order,
         select=select, keep_epochs=keep_epochs, threshold_class=threshold_class,
         feature_map=feature_map, similarity=similarity, unet_base=unet_base,
+        unet_in_channels=unet_in_channels,
         max_doc_tokens=max_doc_tokens, seed=seed, no_unet=no_unet, resume=resume, skip_bad=skip_bad,
         device=device, threads=threads,
     )  # fmt: skip
