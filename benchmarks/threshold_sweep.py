@@ -2,12 +2,11 @@
 model's own (logit 0) help on held-out data?
 
 For each checkpoint (or MODEL_DIR), the pair logits of the dev and test files are computed once;
-relations are then decoded at every logit threshold of a grid (``decode.decode``, the runtime's
-decoder) and scored (``metrics.score``, the training/evaluation scorer). The threshold with the
-best dev F1 is applied to test and compared with test F1 at 0, so test is never used for the
-choice. A global threshold is the cheap form of "adaptive-threshold decoding": it needs no
-retraining. (``--min-score`` of ``extract`` applies a chosen threshold: min_score =
-sigmoid(threshold).)
+``calibrate.tune_threshold`` (what ``train --tune-threshold`` runs) decodes them at every logit of
+its grid with the runtime's decoder and scores them with the evaluation scorer. The threshold
+with the best dev F1 is applied to test and compared with test F1 at 0, so test is never used
+for the choice. A global threshold is the cheap form of "adaptive-threshold decoding": it needs
+no retraining.
 
     python benchmarks/threshold_sweep.py --model /work/runs/redocred_docunet_e15_s66 \\
         --dev SPLIT/dev.json --test SPLIT/test.json --train-facts SPLIT/train.json \\
@@ -21,35 +20,20 @@ import statistics
 import sys
 import time
 
-import numpy as np
 from common import envelope, write_result
 
+from docunet_rt.calibrate import THRESHOLD_GRID, tune_threshold
 from docunet_rt.data import read_documents
-from docunet_rt.decode import decode, sigmoid
+from docunet_rt.decode import sigmoid
 from docunet_rt.evaluate import pair_logits
-from docunet_rt.metrics import score, train_facts
-
-GRID = [round(float(t), 2) for t in np.arange(-2.0, 2.001, 0.1)]
+from docunet_rt.metrics import train_facts
 
 
-def facts_at(pairs: list, logits: list, relations: list[str], threshold: float) -> list[set]:
-    return [
-        {
-            (int(p[q, 0]), int(p[q, 1]), relations[r - 1])
-            for q, r, _ in decode(lg, threshold=threshold)
-        }
-        for p, lg in zip(pairs, logits, strict=True)
-    ]
-
-
-def sweep(model: str, split: str, train: set | None, threads: int) -> dict[float, dict]:
+def curve(model: str, split: str, train: set | None, threads: int) -> dict[float, dict]:
     docs = read_documents(split)
     pairs, logits, relations = pair_logits(model, docs, threads=threads)
-    out = {}
-    for t in GRID:
-        s = score(docs, facts_at(pairs, logits, relations, t), train).to_dict()
-        out[t] = {k: s[k] for k in ("precision", "recall", "f1", "ign_f1") if k in s}
-    return out
+    choice = tune_threshold(docs, pairs, logits, relations, train=train)
+    return {t: {"precision": p, "recall": r, "f1": f} for t, p, r, f in choice.curve}
 
 
 def main() -> None:
@@ -65,8 +49,8 @@ def main() -> None:
     t0 = time.perf_counter()
     models = []
     for m in args.model:
-        dev, test = (sweep(m, f, train, args.threads) for f in (args.dev, args.test))
-        best = max(GRID, key=lambda t: (dev[t]["f1"], -abs(t)))  # ties: nearest to 0
+        dev, test = (curve(m, f, train, args.threads) for f in (args.dev, args.test))
+        best = max(THRESHOLD_GRID, key=lambda t: (dev[t]["f1"], -abs(t)))  # ties: nearest 0
         row = {
             "model": m,
             "chosen_threshold": best,
@@ -92,7 +76,7 @@ def main() -> None:
         kind="threshold_sweep",
         dev=args.dev,
         test=args.test,
-        grid=GRID,
+        grid=list(THRESHOLD_GRID),
         mean_test_f1_change=statistics.mean(changes),
         models=models,
         seconds=time.perf_counter() - t0,

@@ -29,13 +29,15 @@ from .model import DocuNet
 logger = logging.getLogger("docunet_rt")
 CHECKPOINT_FORMAT = "docunet-rt-checkpoint/1"
 # 2: the model's logits are relative to a learned threshold class (threshold_class "adaptive"),
-# which a package reading only 1 would drop from the config and build a fixed head, silently
+# or it decides at a tuned decision_threshold: a package reading only 1 would drop either from
+# the config silently (and build a fixed head, or decide at logit 0)
 CHECKPOINT_FORMATS = (CHECKPOINT_FORMAT, "docunet-rt-checkpoint/2")
 
 
 def checkpoint_format(config: DocuNetConfig) -> str:
     """The oldest checkpoint format that describes ``config`` fully."""
-    return CHECKPOINT_FORMATS[1] if config.threshold_class != "fixed" else CHECKPOINT_FORMAT
+    uses_2 = config.threshold_class != "fixed" or config.decision_threshold != 0.0
+    return CHECKPOINT_FORMATS[1] if uses_2 else CHECKPOINT_FORMAT
 
 
 EPOCHS_DIR = "epochs"  # per-epoch weights of a run trained with --keep-epochs
@@ -268,6 +270,9 @@ def average_checkpoint(
     (out / "tokenizer.json").write_bytes((run / "tokenizer.json").read_bytes())
     record = {"epochs": epochs, "run": str(run.resolve())}
     meta["best"] = {"averaged": record}
+    # a threshold tuned for the run's kept epoch does not describe the average: decide at 0
+    meta["model"]["decision_threshold"] = 0.0
+    meta["format"] = checkpoint_format(DocuNetConfig.from_dict(meta["model"]))
     text = json.dumps(meta, indent=2, default=str)
     replace_atomically(out / "config.json", lambda tmp: tmp.write_text(text))
     return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -73,6 +74,10 @@ class DocuNetConfig:
     # compares with 0 (an exported MODEL_DIR carries the subtraction in its head graph, so any
     # runtime version runs it right; checkpoints get format 2, which older packages refuse).
     threshold_class: str = "fixed"
+    # The logit above which a relation is predicted: 0 is the model's own decision; `train
+    # --tune-threshold` sets the value with the best dev F1 (calibrate.tune_threshold). Every
+    # runtime decides at it unless the caller gives min_score.
+    decision_threshold: float = 0.0
 
     @property
     def num_labels(self) -> int:
@@ -84,6 +89,10 @@ class DocuNetConfig:
         check_choice("similarity", self.similarity, SIMILARITIES)
         check_choice("entity order", self.entity_order, ENTITY_ORDERS)
         check_choice("threshold class", self.threshold_class, THRESHOLD_CLASSES)
+        t = self.decision_threshold
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+            raise ValueError(f"decision_threshold must be a finite logit, got {t!r}")
+        self.decision_threshold = float(t)
         if self.pair_types is not None:
             bad = [p for p in self.pair_types if not (isinstance(p, (list, tuple)) and len(p) == 2)]
             if bad:

@@ -48,11 +48,17 @@ def decode(
 
 
 def to_facts(
-    pairs: Sequence[np.ndarray], logits: Sequence[np.ndarray], relations: Sequence[str]
+    pairs: Sequence[np.ndarray],
+    logits: Sequence[np.ndarray],
+    relations: Sequence[str],
+    threshold: float = 0.0,
 ) -> list[set[tuple[int, int, str]]]:
     """Threshold-decoded (head, tail, relation id) facts per document."""
     return [
-        {(int(p[q, 0]), int(p[q, 1]), relations[r - 1]) for q, r, _ in decode(lg)}
+        {
+            (int(p[q, 0]), int(p[q, 1]), relations[r - 1])
+            for q, r, _ in decode(lg, threshold=threshold)
+        }
         for p, lg in zip(pairs, logits, strict=True)
     ]
 

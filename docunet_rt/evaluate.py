@@ -81,7 +81,8 @@ def pair_logits(
     threads: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """(pairs per doc, logits per doc, relation ids) from a checkpoint or a MODEL_DIR."""
+    """(pairs per doc, logits per doc, relation ids) from a checkpoint or a MODEL_DIR (the
+    logits themselves: decide at the model's ``config.decision_threshold``)."""
     ex = load_extractor(path, precision=precision, threads=threads)
     pairs, logits = _logits(ex, docs, progress)
     return pairs, logits, list(ex.relations)
@@ -130,11 +131,13 @@ def evaluate_path(
     t0 = time.perf_counter()
     pairs, logits = _logits(ex, docs, progress)
     seconds = time.perf_counter() - t0
-    scores = score(docs, to_facts(pairs, logits, list(ex.relations)), train)
+    threshold = ex.config.decision_threshold  # the model's decision (0 unless tuned on dev)
+    scores = score(docs, to_facts(pairs, logits, list(ex.relations), threshold), train)
     return {
         "model": str(path),
         "data": str(data),
         "precision": precision,
+        "decision_threshold": threshold,
         "documents": len(docs),
         "seconds": seconds,
         "scores": scores.to_dict(),
@@ -153,8 +156,9 @@ def predict_path(
     """Write the predictions for ``data`` in the DocRED result format; ``progress(done, total)``
     is called as documents are run. Returns the number of predicted relations."""
     docs = read_documents(data, fmt)
-    pairs, logits, relations = pair_logits(path, docs, precision=precision, progress=progress)
-    facts = to_facts(pairs, logits, relations)
+    ex = load_extractor(path, precision=precision)
+    pairs, logits = _logits(ex, docs, progress)
+    facts = to_facts(pairs, logits, list(ex.relations), ex.config.decision_threshold)
     rows = [
         (d.title or d.id, h, t, r)
         for d, fs in zip(docs, facts, strict=True)

@@ -174,6 +174,7 @@ class _Job:
         progress: Callable[[ExtractSummary], None] | None,
         output_format: str = "jsonl",
     ) -> None:
+        options = extractor.resolve_options(options)  # min_score as run, recorded and pinned
         self.ex, self.options, self.strict, self.progress = extractor, options, strict, progress
         self.output_format = check_choice("output format", output_format, OUTPUT_FORMATS)
         self.decoder: Decoder = extractor.decoder(options)  # relation ids checked once

@@ -33,7 +33,6 @@ GPU_DEFAULT_MAX_TOKENS = 32768
 # 1.11 / 1.54 GB at 512 / 1024 / 4096 with the same output, and the times were within this
 # shared machine's noise (benchmarks/results/raw_memory_bounds.json, "tagger_budget").
 TAGGER_CPU_MAX_TOKENS = 512
-DEFAULT_MIN_SCORE = 0.5  # sigmoid(logit) > 0.5 is the model's own decision (logit > 0)
 DEFAULT_SORT_WINDOW = 256  # documents read ahead and sorted by length before batching
 # Per-document bounds, so that one huge record cannot take a run down (it becomes an error
 # record instead). Measured: benchmarks/results/extract_memory_bounds.json.
@@ -99,8 +98,10 @@ class ExtractOptions:
     ``run_extraction`` job (``docunet-rt extract``) and evaluation; a test pins that.
     """
 
-    # Keep triples whose score sigmoid(logit) is above this, 0 < min_score < 1.
-    min_score: float = DEFAULT_MIN_SCORE
+    # Keep triples whose score sigmoid(logit) is above this, 0 < min_score < 1; None: the
+    # model's decision threshold (DocuNetConfig.decision_threshold: 0.5 = logit 0 unless it was
+    # tuned on dev), resolved by Extractor.resolve_options.
+    min_score: float | None = None
     top_k: int | None = None  # at most k relations per entity pair (highest scores)
     # Keep only these relation ids (checked against the model's label set once per run).
     relations: tuple[str, ...] | None = None
@@ -122,10 +123,10 @@ class ExtractOptions:
     def __post_init__(self) -> None:
         check_choice("entities mode", self.entities, ENTITY_MODES)
         ms = self.min_score
-        if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0.0 < ms < 1.0:
+        if ms is not None and (
+            isinstance(ms, bool) or not isinstance(ms, int | float) or not 0.0 < ms < 1.0
+        ):
             raise ValueError(f"min_score must be between 0 and 1 (exclusive), got {ms!r}")
-        if math.isnan(ms):
-            raise ValueError("min_score must be a number, got nan")
         for name in ("top_k", "max_tokens", "tagger_max_tokens", "batch_size", "sort_window",
                      *BOUNDS):  # fmt: skip
             _at_least_one(name, getattr(self, name))
@@ -136,8 +137,11 @@ class ExtractOptions:
             object.__setattr__(self, "relations", rels)
 
     @property
-    def threshold(self) -> float:
-        """The logit threshold equivalent to ``sigmoid(logit) > min_score``."""
+    def threshold(self) -> float | None:
+        """The logit threshold equivalent to ``sigmoid(logit) > min_score`` (None: the
+        model's)."""
+        if self.min_score is None:
+            return None
         return math.log(self.min_score / (1.0 - self.min_score))
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from .calibrate import tune_threshold
 from .checkpoint import (
     EPOCHS_DIR,
     build_model,
+    checkpoint_format,
     epoch_weights,
     load_encoder,
     load_weights,
@@ -97,6 +99,9 @@ class TrainOptions:
     # train+dev protocol, where the epoch count was chosen on dev beforehand and dev is trained on)
     select: str = "dev"
     threshold_class: str = "fixed"  # DocuNetConfig.threshold_class
+    # After training, choose the decision threshold of the kept epoch on dev (not with
+    # select="last": dev is training data there) and record it in the checkpoint
+    tune_threshold: bool = False
     # Also save every epoch's weights as epochs/epoch_NNN.safetensors (for `docunet-rt average`)
     keep_epochs: bool = False
 
@@ -163,11 +168,17 @@ def evaluate_model(
     *,
     train: set | None = None,
     device: str | torch.device = "cpu",
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-) -> Scores:
+    thresholds: Sequence[float] | None = None,
+) -> list[Scores]:
+    """Scores at each logit threshold (default: the model's decision threshold only), from one
+    run of the model."""
     ex = torch_extractor(model, tok, device)
-    logits = ex.logits(feats, ExtractOptions(max_tokens=max_tokens))
-    return score(docs, to_facts([f.pairs for f in feats], logits, model.config.relations), train)
+    logits = ex.logits(feats, ExtractOptions(max_tokens=DEFAULT_MAX_TOKENS))
+    pairs, rels = [f.pairs for f in feats], model.config.relations
+    return [
+        score(docs, to_facts(pairs, logits, rels, t), train)
+        for t in (thresholds or [model.config.decision_threshold])
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -231,6 +242,11 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     check_choice("similarity", opts.similarity, SIMILARITIES)
     check_choice("epoch selection", opts.select, SELECTIONS)
     check_choice("threshold class", opts.threshold_class, THRESHOLD_CLASSES)
+    if opts.tune_threshold and opts.select == "last":
+        raise ValueError(
+            "--tune-threshold chooses on dev, but --select last trains on it (the train + dev "
+            "protocol); tune on a dev-selected run and pass its threshold with --min-score"
+        )
     out = Path(opts.out)
     last = out / "last"
     resumed = check_run_dir(out, opts.resume)
@@ -360,7 +376,7 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
                 if state["step"] >= total:
                     break
         train_seconds = time.perf_counter() - t0
-        dev_scores = evaluate_model(model, dev_docs, dev_feats, tok, train=facts, device=device)
+        [dev_scores] = evaluate_model(model, dev_docs, dev_feats, tok, train=facts, device=device)
         record = {
             "epoch": epoch,
             "step": state["step"],
@@ -400,6 +416,10 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
         "best_dev_f1": state["best_f1"],
         **record,
     }
+    if opts.tune_threshold and state["best_epoch"] is not None:
+        summary["threshold"] = tune_saved_threshold(
+            out, model, dev_docs, dev_feats, tok, facts, device
+        )
     if test_docs and state["best_epoch"] is not None:
         summary["test"] = score_test(out, model, test_docs, test_feats, tok, facts, device)
     mark_finished(last, state)
@@ -407,13 +427,49 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     return summary
 
 
-def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, Any]:
-    """Score the selected checkpoint on test once, after training (never used to select);
-    the result goes into metrics.jsonl and the checkpoint's config.json."""
+def tune_saved_threshold(out: Path, model, docs, feats, tok, facts, device) -> dict[str, Any]:
+    """``--tune-threshold``: the decision threshold of the kept checkpoint with the best dev F1
+    (``calibrate.tune_threshold``), written into its config.json; the model decides at it from
+    then on (test included)."""
     load_weights(model, out / "model.safetensors")
-    scores = evaluate_model(model, docs, feats, tok, train=facts, device=device).to_dict()
+    model.config.decision_threshold = 0.0
+    logits = torch_extractor(model, tok, device).logits(
+        feats, ExtractOptions(max_tokens=DEFAULT_MAX_TOKENS)
+    )
+    pairs = [f.pairs for f in feats]
+    choice = tune_threshold(docs, pairs, logits, model.config.relations, train=facts)
+    model.config.decision_threshold = choice.threshold
     meta_file = out / "config.json"
     meta = json.loads(meta_file.read_text())
+    meta["model"]["decision_threshold"] = choice.threshold
+    meta["format"] = checkpoint_format(model.config)
+    meta["best"]["threshold"] = choice.to_dict()
+    write_atomic(meta_file, json.dumps(meta, indent=2, default=str).encode())
+    logger.info(
+        "decision threshold %+.1f chosen on dev: F1 %.4f (at 0: %.4f)",
+        choice.threshold,
+        choice.f1,
+        choice.f1_at_zero,
+    )
+    return choice.to_dict()
+
+
+def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, Any]:
+    """Score the selected checkpoint on test once, after training (never used to select), at
+    its decision threshold (and at 0 beside it when that was tuned); the result goes into
+    metrics.jsonl and the checkpoint's config.json."""
+    load_weights(model, out / "model.safetensors")
+    meta_file = out / "config.json"
+    meta = json.loads(meta_file.read_text())
+    model.config.decision_threshold = meta["model"].get("decision_threshold", 0.0)
+    tuned = model.config.decision_threshold != 0.0
+    thresholds = [model.config.decision_threshold] + ([0.0] if tuned else [])
+    found = evaluate_model(
+        model, docs, feats, tok, train=facts, device=device, thresholds=thresholds
+    )
+    scores = found[0].to_dict()
+    if tuned:
+        meta["best"]["test_at_logit_0"] = found[1].to_dict()
     meta["best"]["test"] = scores
     write_atomic(meta_file, json.dumps(meta, indent=2, default=str).encode())
     with open(out / "metrics.jsonl", "a") as fh:

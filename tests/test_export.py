@@ -310,6 +310,35 @@ def test_runtime_refuses_missing_variant_listing_present_ones(exported, tmp_path
         Extractor(md, device="cpu", precision="int8")
 
 
+def test_runtime_decides_at_the_models_tuned_threshold(
+    export_checkpoint, exported, parity_docs, tmp_path
+):
+    """A checkpoint with a decision threshold tuned on dev: the MODEL_DIR records it (format 2)
+    and every runtime decides at it by default; min_score given by the caller still wins."""
+    from docunet_rt.decode import sigmoid
+    from docunet_rt.export import export_model
+    from docunet_rt.options import ExtractOptions
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(export_checkpoint, ckpt)
+    meta = json.loads((ckpt / "config.json").read_text())
+    meta["model"]["decision_threshold"] = 1.0
+    (ckpt / "config.json").write_text(json.dumps(meta))
+    export_model(ckpt, tmp_path / "md", precisions="fp32")
+    md = json.loads((tmp_path / "md" / "model.json").read_text())
+    assert md["config"]["decision_threshold"] == 1.0 and md["format_version"] == 2
+
+    def triples(model_dir, options=None):
+        out = Extractor(model_dir, device="cpu").extract(parity_docs, options)
+        return [sorted((t.head.index, t.tail.index, t.relation) for t in r.triples) for r in out]
+
+    untuned = triples(exported[0])
+    tuned = triples(tmp_path / "md")
+    assert tuned == triples(exported[0], ExtractOptions(min_score=sigmoid(1.0)))
+    assert sum(map(len, tuned)) < sum(map(len, untuned))  # logit 1 keeps fewer than logit 0
+    assert triples(tmp_path / "md", ExtractOptions(min_score=0.5)) == untuned
+
+
 # ------------------------------------------------------------------------------------------------
 # Export errors
 # ------------------------------------------------------------------------------------------------

@@ -336,7 +336,8 @@ def test_extract_options_are_validated_when_built(kw, match):
 def test_extract_options_normalise_relations():
     assert ExtractOptions(relations=["P1", " P2"]).relations == ("P1", "P2")
     assert ExtractOptions(relations="P1, P2").relations == ("P1", "P2")
-    assert ExtractOptions().threshold == 0.0  # min_score 0.5: the model's own decision
+    assert ExtractOptions().threshold is None  # the model's decision threshold
+    assert ExtractOptions(min_score=0.5).threshold == 0.0
 
 
 def test_missing_corpus_fails_before_touching_out(tmp_path):

@@ -332,3 +332,34 @@ def test_cli_train_options_reach_the_checkpoint(tmp_path, encoder_dir, four_docs
     r = CliRunner().invoke(app, cli_args(tmp_path / "x", encoder_dir, four_docs,
                                          "--threshold-class", "learned"))  # fmt: skip
     assert r.exit_code == 2 and "valid choices: fixed, adaptive" in r.output
+
+
+def test_tune_threshold_records_the_dev_choice(tmp_path, encoder_dir, four_docs):
+    """--tune-threshold: the kept checkpoint decides at the threshold with the best dev F1
+    (recomputed here from its own logits), evaluation and the test score use it, and the test
+    score at 0 stays beside it. Refused with --select last (dev is training data there)."""
+    from docunet_rt.calibrate import tune_threshold
+    from docunet_rt.data import read_documents
+    from docunet_rt.evaluate import evaluate_path, pair_logits
+
+    out = tmp_path / "ckpt"
+    summary = train(opts(tmp_path, encoder_dir, four_docs, epochs=6, tune_threshold=True,
+                         test=four_docs))  # fmt: skip
+    meta = read_checkpoint_config(out)
+    th = meta["best"]["threshold"]
+    assert (
+        meta["model"]["decision_threshold"] == th["threshold"] == summary["threshold"]["threshold"]
+    )
+    assert th["threshold"] != 0.0  # this short run is better off elsewhere than logit 0
+    assert meta["format"] == "docunet-rt-checkpoint/2"
+    docs = read_documents(four_docs)
+    pairs, logits, relations = pair_logits(out, docs)
+    assert tune_threshold(docs, pairs, logits, relations).threshold == th["threshold"]
+    scored = evaluate_path(out, four_docs)
+    assert scored["decision_threshold"] == th["threshold"]
+    assert scored["scores"]["f1"] == pytest.approx(th["f1"])
+    assert meta["best"]["test"]["f1"] == pytest.approx(th["f1"])  # test = dev here
+    assert meta["best"]["test_at_logit_0"]["f1"] == pytest.approx(th["f1_at_zero"])
+    with pytest.raises(ValueError, match="--tune-threshold chooses on dev, but --select last"):
+        train(opts(tmp_path, encoder_dir, four_docs, out=str(tmp_path / "x"), select="last",
+                   tune_threshold=True))  # fmt: skip

@@ -20,7 +20,6 @@ from ..options import (
     DEFAULT_MAX_HEAD_MB,
     DEFAULT_MAX_RECORD_BYTES,
     DEFAULT_MAX_TOKENS,
-    DEFAULT_MIN_SCORE,
     DEVICES,
     ENTITY_MODES,
     GPU_DEFAULT_MAX_TOKENS,
@@ -110,8 +109,11 @@ def extract(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="ONNX Runtime intra-op threads."
     ),
-    min_score: float = typer.Option(
-        DEFAULT_MIN_SCORE, "--min-score", help="Keep triples with score > X, 0 < X < 1."
+    min_score: float | None = typer.Option(
+        None,
+        "--min-score",
+        help="Keep triples with score > X, 0 < X < 1 (default: the model's decision threshold, "
+        "0.5 unless train --tune-threshold chose another on dev; model.json records it).",
     ),
     top_k: int | None = typer.Option(
         None, "--top-k", min=1, help="At most K relations per entity pair."

@@ -192,6 +192,12 @@ def train(
         "windowed). --max-length is its old name.",
     ),
     seed: int = typer.Option(66, "--seed", help="Random seed (shuffling, initialisation)."),
+    tune_threshold: bool = flag(
+        False,
+        "--tune-threshold",
+        help="After training, choose the decision threshold with the best dev F1 and record "
+        "it in the checkpoint (every runtime then decides at it; test is scored at it and at 0).",
+    ),
     keep_epochs: bool = flag(
         False,
         "--keep-epochs",
@@ -229,6 +235,7 @@ def train(
         lr_encoder=lr_encoder, lr_head=lr_head, lr_unet=lr_unet, markers=markers,
         entity_order=entity_order,
         select=select, keep_epochs=keep_epochs, threshold_class=threshold_class,
+        tune_threshold=tune_threshold,
         feature_map=feature_map, similarity=similarity, unet_base=unet_base,
         unet_in_channels=unet_in_channels,
         max_doc_tokens=max_doc_tokens, seed=seed, no_unet=no_unet, resume=resume, skip_bad=skip_bad,
@@ -262,6 +269,11 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     test = summary.get("test")
     test_msg = f", test F1 {test['f1']:.4f}" if test else ""
+    if th := summary.get("threshold"):
+        test_msg += (
+            f"; decision threshold {th['threshold']:+.1f} chosen on dev "
+            f"(dev F1 {th['f1_at_zero']:.4f} at 0 → {th['f1']:.4f})"
+        )
     kept = "last" if opts.select == "last" else "best"
     best = f"{kept} epoch {summary.get('best_epoch')} (dev F1 {summary.get('best_dev_f1') or 0:.4f}"
     if summary.get("already_finished"):

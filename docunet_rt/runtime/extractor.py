@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -82,7 +82,7 @@ class Backend(Protocol):
 class Decoder:
     """Decoding settings resolved against one model: validated once per run, not per document."""
 
-    threshold: float  # logit threshold (the model's own decision is 0)
+    threshold: float  # logit threshold (min_score's, else the model's decision_threshold)
     top_k: int | None
     allowed: np.ndarray | None  # boolean mask over logit columns (relation filter)
 
@@ -309,6 +309,13 @@ class Extractor:
                 progress(done, len(feats))
         return out  # type: ignore[return-value]
 
+    def resolve_options(self, options: ExtractOptions) -> ExtractOptions:
+        """``options`` with ``min_score`` filled in from this model's decision threshold when
+        the caller left it to the model (what an extract job records and pins on resume)."""
+        if options.min_score is not None:
+            return options
+        return replace(options, min_score=sigmoid(self.config.decision_threshold))
+
     def decoder(self, options: ExtractOptions) -> Decoder:
         """Options resolved against this model's label set (unknown relation ids are an error
         listing the valid ones)."""
@@ -323,7 +330,10 @@ class Extractor:
             allowed = np.zeros(len(self.relations) + 1, dtype=bool)
             for r in options.relations:
                 allowed[self._order[r] + 1] = True
-        return Decoder(options.threshold, options.top_k, allowed)
+        threshold = options.threshold
+        if threshold is None:
+            threshold = self.config.decision_threshold
+        return Decoder(threshold, options.top_k, allowed)
 
     def decode(
         self, doc: Document, feats: DocFeatures, logits: np.ndarray, decoder: Decoder

@@ -27,14 +27,20 @@ from typing import Any
 from ..config import DocuNetConfig
 
 MODEL_FORMAT_VERSION = 1
-# 2: the config uses entity_order or pair_types, which a runtime reading version 1 would drop
-# silently (it would run the model on the input's entity order, or score every pair)
+# 2: the config uses entity_order, pair_types or a decision_threshold other than 0, which a
+# runtime reading version 1 would drop silently (it would run the model on the input's entity
+# order, score every pair, or decide at logit 0)
 SUPPORTED_FORMAT_VERSIONS = (1, 2)
 
 
 def format_version(config: DocuNetConfig) -> int:
     """The lowest format version that describes ``config`` fully."""
-    return 2 if config.entity_order != "given" or config.pair_types is not None else 1
+    uses_2 = (
+        config.entity_order != "given"
+        or config.pair_types is not None
+        or config.decision_threshold != 0.0
+    )
+    return 2 if uses_2 else 1
 
 
 MODEL_JSON = "model.json"
