@@ -32,7 +32,8 @@ class ThresholdChoice:
     curve: tuple[tuple[float, float, float, float], ...]  # (threshold, precision, recall, F1)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready (the curve as lists, as it reads back from config.json)."""
+        return {**asdict(self), "curve": [list(row) for row in self.curve]}
 
 
 def tune_threshold(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -90,8 +89,8 @@ class DocuNetConfig:
         check_choice("entity order", self.entity_order, ENTITY_ORDERS)
         check_choice("threshold class", self.threshold_class, THRESHOLD_CLASSES)
         t = self.decision_threshold
-        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
-            raise ValueError(f"decision_threshold must be a finite logit, got {t!r}")
+        if isinstance(t, bool) or not isinstance(t, int | float) or not abs(t) <= 30.0:
+            raise ValueError(f"decision_threshold must be a logit in [-30, 30], got {t!r}")
         self.decision_threshold = float(t)
         if self.pair_types is not None:
             bad = [p for p in self.pair_types if not (isinstance(p, (list, tuple)) and len(p) == 2)]

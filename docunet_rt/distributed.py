@@ -409,15 +409,18 @@ class ModelFactory:
             self.model_dir, device=self.device, precision=self.precision, threads=self.threads
         )
 
-    def check(self, options: ExtractOptions) -> None:
+    def check(self, options: ExtractOptions) -> ExtractOptions:
         """What can be checked without loading the graphs, on the driver: the MODEL_DIR, the
-        precision variant and the relation ids (the runtime's own checks and messages)."""
+        precision variant and the relation ids (the runtime's own checks and messages).
+        Returns ``options`` resolved against the model (min_score: the model's threshold)."""
         from .runtime import Extractor, ModelSpec
 
         spec = ModelSpec.load(self.model_dir)
         spec.graph_files(self.precision)
-        # an Extractor holding only the label set: decoder() reads nothing else
-        Extractor.from_backend(None, spec.config, None).decoder(options)  # type: ignore[arg-type]
+        # an Extractor holding only the config: decoder() and resolve_options() read nothing else
+        ex = Extractor.from_backend(None, spec.config, None)  # type: ignore[arg-type]
+        ex.decoder(options)
+        return ex.resolve_options(options)
 
 
 @dataclass
@@ -489,7 +492,8 @@ def run_ray_extraction(
     ray = import_ray()
     files = resolve_inputs(corpus)
     if callable(check := getattr(factory, "check", None)):
-        check(options)  # the model and relation ids, before anything is written
+        # the model and relation ids, before anything is written; options as they will run
+        options = check(options) or options
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, **(ray_init or {}))

@@ -100,6 +100,7 @@ def finished_summary(out: Path, state: dict[str, Any]) -> dict[str, Any]:
         "best_epoch": best.get("epoch", state.get("best_epoch")),
         "best_dev_f1": (best.get("dev") or {}).get("f1", state.get("best_f1")),
         "test": best.get("test"),
+        "threshold": best.get("threshold"),  # train --tune-threshold's choice, if any
     }
 
 

@@ -250,7 +250,13 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
     out = Path(opts.out)
     last = out / "last"
     resumed = check_run_dir(out, opts.resume)
-    if resumed is not None and resumed.get("finished"):
+    # a finished run trains nothing; with --tune-threshold, one not tuned yet is tuned
+    untuned = (
+        opts.tune_threshold
+        and resumed is not None
+        and (finished_summary(out, resumed).get("threshold") is None)
+    )
+    if resumed is not None and resumed.get("finished") and not untuned:
         return finished_summary(out, resumed)
     require_training_extras()
     device = pick_device(opts.device)
@@ -276,9 +282,10 @@ def train(opts: TrainOptions, progress: Progress | None = None) -> dict[str, Any
         total = min(total, opts.max_steps)
     epochs = math.ceil(total / steps_per_epoch)
     if resumed is not None and (resumed["step"] >= total or resumed["epoch"] >= epochs):
-        # every epoch is done (a run written before runs were marked finished): only the test
-        # score may be missing, if the run was killed while scoring it
-        if not test_docs or finished_summary(out, resumed).get("test") is not None:
+        # every epoch is done (a run written before runs were marked finished): only the
+        # threshold and the test score may be missing, if the run was killed before them
+        scored = not test_docs or finished_summary(out, resumed).get("test") is not None
+        if scored and not untuned:
             mark_finished(last, resumed)
             return finished_summary(out, resumed)
 
@@ -472,10 +479,12 @@ def score_test(out: Path, model, docs, feats, tok, facts, device) -> dict[str, A
         meta["best"]["test_at_logit_0"] = found[1].to_dict()
     meta["best"]["test"] = scores
     write_atomic(meta_file, json.dumps(meta, indent=2, default=str).encode())
+    event = {"event": "test", "epoch": meta["best"]["epoch"], "test": scores}
+    if tuned:  # test at the tuned threshold, and at the model's own beside it
+        event.update(decision_threshold=model.config.decision_threshold,
+                     test_at_logit_0=meta["best"]["test_at_logit_0"])  # fmt: skip
     with open(out / "metrics.jsonl", "a") as fh:
-        fh.write(
-            json.dumps({"event": "test", "epoch": meta["best"]["epoch"], "test": scores}) + "\n"
-        )
+        fh.write(json.dumps(event) + "\n")
     logger.info("test F1 %.4f at the selected epoch %s", scores["f1"], meta["best"]["epoch"])
     return scores
 

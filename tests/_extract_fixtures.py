@@ -69,19 +69,21 @@ class StubBackend:
         return out
 
 
-def stub_config() -> DocuNetConfig:
+def stub_config(decision_threshold: float = 0.0) -> DocuNetConfig:
     return DocuNetConfig(
         relations=list(RELATIONS),
         relation_names=dict(RELATION_NAMES),
         max_length=32,
         window_overlap=8,
+        decision_threshold=decision_threshold,
     )
 
 
-def StubExtractor(delay: float = 0.0) -> Extractor:  # noqa: N802 - reads like the class it was
-    """The real runtime Extractor (features, batching, decoding) over a StubBackend."""
+def StubExtractor(delay: float = 0.0, decision_threshold: float = 0.0) -> Extractor:  # noqa: N802
+    """The real runtime Extractor (features, batching, decoding) over a StubBackend; its model
+    decides at ``decision_threshold`` (as if tuned on dev)."""
     tok = TokenizerInfo.from_tokenizer(make_tokenizer())
-    return Extractor.from_backend(StubBackend(delay), stub_config(), tok)
+    return Extractor.from_backend(StubBackend(delay), stub_config(decision_threshold), tok)
 
 
 def build_model_dir(tmp: Path, precisions: str = "fp32,int8") -> Path:

@@ -182,25 +182,35 @@ def test_the_extract_command_exposes_every_extract_option():
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("options", "tuned"),
     [
-        ExtractOptions(),
-        ExtractOptions(min_score=0.8, top_k=1),
-        ExtractOptions(relations=("P2",), batch_size=3),
+        (ExtractOptions(), 0.0),
+        (ExtractOptions(min_score=0.8, top_k=1), 0.0),
+        (ExtractOptions(relations=("P2",), batch_size=3), 0.0),
+        (ExtractOptions(), 0.7),  # the model's threshold was tuned on dev
+        (ExtractOptions(min_score=0.3), 0.7),  # the caller's min_score wins
     ],
 )
-def test_every_path_gives_the_same_results(tmp_path, options):
+def test_every_path_gives_the_same_results(tmp_path, options, tuned):
     import orjson
     from _extract_fixtures import StubExtractor, corpus_records, write_jsonl
 
     records = corpus_records(40, seed=5)
     corpus = write_jsonl(tmp_path / "c.jsonl", records + [b"{not json"])
-    run_extraction(corpus, tmp_path / "o.jsonl", StubExtractor(), options, workers=2)
+    run_extraction(
+        corpus, tmp_path / "o.jsonl", StubExtractor(decision_threshold=tuned), options, workers=2
+    )
     job = [orjson.loads(x) for x in (tmp_path / "o.jsonl").read_bytes().splitlines()]
-    ex = StubExtractor()
+    ex = StubExtractor(decision_threshold=tuned)
     direct = [r.to_dict() for r in ex.extract(records, options)]
     lines = [(i, orjson.dumps(r)) for i, r in enumerate(records, 1)] + [(41, b"{not json")]
     recs = list(ex.extract_records(lines, options))
     assert job == direct == [r.to_dict() for r in recs[:40]]
     assert recs[40].line == 41 and "invalid JSON" in recs[40].error
     assert any(d["triples"] for d in job)
+    if tuned and options.min_score is None:  # decided where an explicit min_score would
+        from docunet_rt.decode import sigmoid
+
+        explicit = ExtractOptions(min_score=sigmoid(tuned))
+        assert job == [r.to_dict() for r in StubExtractor().extract(records, explicit)]
+        assert job != [r.to_dict() for r in StubExtractor().extract(records, ExtractOptions())]

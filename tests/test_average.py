@@ -82,6 +82,22 @@ def test_the_average_is_the_mean_of_the_epochs_weights(run, tmp_path):
     assert logits(tmp_path / "avg").shape == logits(run).shape  # loads like any checkpoint
 
 
+def test_an_average_decides_at_logit_0(run, tmp_path):
+    """A threshold tuned for the run's kept epoch does not describe an average of epochs."""
+    import shutil
+
+    tuned = tmp_path / "tuned"
+    shutil.copytree(run, tuned)
+    meta = json.loads((tuned / "config.json").read_text())
+    meta["model"]["decision_threshold"] = 0.7
+    meta["format"] = "docunet-rt-checkpoint/2"
+    (tuned / "config.json").write_text(json.dumps(meta))
+    average_checkpoint(tuned, [2, 3], tmp_path / "avg")
+    avg = json.loads((tmp_path / "avg" / "config.json").read_text())
+    assert avg["model"]["decision_threshold"] == 0.0
+    assert avg["format"] == "docunet-rt-checkpoint/1"
+
+
 def test_averaging_errors_say_what_to_do(run, tmp_path, tiny_checkpoint):
     with pytest.raises(FileNotFoundError, match="train with --keep-epochs"):
         average_checkpoint(tiny_checkpoint, [1], tmp_path / "x")

@@ -1,4 +1,5 @@
-"""The decision threshold chosen on dev (calibrate.tune_threshold) and `train --tune-threshold`."""
+"""The decision threshold chosen on dev (calibrate.tune_threshold); `train --tune-threshold` is
+tested in test_train.py, the runtime deciding at it in test_export.py and test_architecture.py."""
 
 from __future__ import annotations
 

@@ -292,7 +292,7 @@ def copy_model_dir(src: Path, dst: Path, **changes) -> Path:
 def test_runtime_refuses_unsupported_format_version(exported, tmp_path):
     md = copy_model_dir(exported[0], tmp_path / "m", format_version=99)
     with pytest.raises(
-        ModelDirError, match=r"format_version 99 is not supported .*supported: 1, 2"
+        ModelDirError, match=r"format_version 99 is not supported .*supported: 1, 2, 3"
     ):
         ModelSpec.load(md)
     with pytest.raises(ModelDirError, match="re-export"):
@@ -326,7 +326,7 @@ def test_runtime_decides_at_the_models_tuned_threshold(
     (ckpt / "config.json").write_text(json.dumps(meta))
     export_model(ckpt, tmp_path / "md", precisions="fp32")
     md = json.loads((tmp_path / "md" / "model.json").read_text())
-    assert md["config"]["decision_threshold"] == 1.0 and md["format_version"] == 2
+    assert md["config"]["decision_threshold"] == 1.0 and md["format_version"] == 3
 
     def triples(model_dir, options=None):
         out = Extractor(model_dir, device="cpu").extract(parity_docs, options)

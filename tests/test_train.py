@@ -317,13 +317,16 @@ def test_adaptive_threshold_class_trains_and_exports(tmp_path, encoder_dir, four
 
 
 def test_cli_train_options_reach_the_checkpoint(tmp_path, encoder_dir, four_docs):
-    """--keep-epochs, --threshold-class and --unet-in-channels from the command line."""
+    """--keep-epochs, --threshold-class, --unet-in-channels and --tune-threshold from the
+    command line."""
     out = tmp_path / "cli"
     extra = ["--epochs", "2", "--keep-epochs", "--threshold-class", "adaptive",
-             "--unet-in-channels", "2"]  # fmt: skip
+             "--unet-in-channels", "2", "--tune-threshold"]  # fmt: skip
     r = CliRunner().invoke(app, cli_args(out, encoder_dir, four_docs, *extra))
     assert r.exit_code == 0, r.output
+    assert "chosen on dev" in " ".join(r.output.split())
     meta = read_checkpoint_config(out)
+    assert "threshold" in meta["best"]
     assert (meta["model"]["threshold_class"], meta["model"]["unet_in_channels"]) == ("adaptive", 2)
     assert sorted(p.name for p in (out / "epochs").iterdir()) == [
         "epoch_001.safetensors",
@@ -335,16 +338,23 @@ def test_cli_train_options_reach_the_checkpoint(tmp_path, encoder_dir, four_docs
 
 
 def test_tune_threshold_records_the_dev_choice(tmp_path, encoder_dir, four_docs):
-    """--tune-threshold: the kept checkpoint decides at the threshold with the best dev F1
-    (recomputed here from its own logits), evaluation and the test score use it, and the test
-    score at 0 stays beside it. Refused with --select last (dev is training data there)."""
+    """--tune-threshold (here on a finished run, resumed with it): the kept checkpoint decides
+    at the threshold with the best dev F1 (recomputed here from its own logits), evaluation and
+    the test score use it, and the test score at 0 stays beside it. Refused with --select last
+    (dev is training data there)."""
     from docunet_rt.calibrate import tune_threshold
     from docunet_rt.data import read_documents
     from docunet_rt.evaluate import evaluate_path, pair_logits
 
     out = tmp_path / "ckpt"
+    untuned = train(opts(tmp_path, encoder_dir, four_docs, epochs=6, test=four_docs))
+    assert untuned.get("threshold") is None
     summary = train(opts(tmp_path, encoder_dir, four_docs, epochs=6, tune_threshold=True,
-                         test=four_docs))  # fmt: skip
+                         test=four_docs, resume=True))  # fmt: skip
+    assert not summary.get("already_finished")
+    again = train(opts(tmp_path, encoder_dir, four_docs, epochs=6, tune_threshold=True,
+                       test=four_docs, resume=True))  # fmt: skip
+    assert again["already_finished"] and again["threshold"] == summary["threshold"]
     meta = read_checkpoint_config(out)
     th = meta["best"]["threshold"]
     assert (
@@ -360,6 +370,9 @@ def test_tune_threshold_records_the_dev_choice(tmp_path, encoder_dir, four_docs)
     assert scored["scores"]["f1"] == pytest.approx(th["f1"])
     assert meta["best"]["test"]["f1"] == pytest.approx(th["f1"])  # test = dev here
     assert meta["best"]["test_at_logit_0"]["f1"] == pytest.approx(th["f1_at_zero"])
+    assert meta["best"]["test_at_logit_0"]["f1"] == pytest.approx(untuned["test"]["f1"])
+    [event] = [r for r in metrics(out)[-1:] if r.get("event") == "test"]
+    assert event["decision_threshold"] == th["threshold"]
     with pytest.raises(ValueError, match="--tune-threshold chooses on dev, but --select last"):
         train(opts(tmp_path, encoder_dir, four_docs, out=str(tmp_path / "x"), select="last",
                    tune_threshold=True))  # fmt: skip

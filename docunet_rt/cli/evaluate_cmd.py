@@ -89,7 +89,10 @@ def evaluate(
             needs_extra, evaluate_path, model_dir, data, train_file=train_facts, fmt=format,
             precision=precision, threads=threads, progress=on_progress,
         )  # fmt: skip
-    table = Table(title=f"{data.name} — {model_dir}")
+    title = f"{data.name} — {model_dir}"
+    if result.get("decision_threshold"):
+        title += f" (decision threshold {result['decision_threshold']:+.1f}, tuned on dev)"
+    table = Table(title=title)
     for col in ("", "precision", "recall", "F1", "Ign F1", "pred", "gold"):
         table.add_column(col, justify="right")
     s = result["scores"]

@@ -2,7 +2,7 @@
 
 Both sides see exactly the same batches (same documents, same collation), so per-document
 logits are comparable element by element; triples are decoded with the shared
-``docunet_rt.decode.decode`` at the model's own threshold (logit 0).
+``docunet_rt.decode.decode`` at the MODEL_DIR's decision threshold (logit 0 unless tuned on dev).
 
     >>> report = check_parity("ckpt", "model", docs, precision="fp32")
     >>> report.max_abs_diff, report.triples_identical
@@ -98,8 +98,10 @@ class ParityReport:
         )
 
 
-def _triples(pairs: np.ndarray, logits: np.ndarray) -> set[tuple[int, int, int]]:
-    return {(int(pairs[q, 0]), int(pairs[q, 1]), r) for q, r, _ in decode(logits)}
+def _triples(pairs: np.ndarray, logits: np.ndarray, threshold: float) -> set[tuple[int, int, int]]:
+    return {
+        (int(pairs[q, 0]), int(pairs[q, 1]), r) for q, r, _ in decode(logits, threshold=threshold)
+    }
 
 
 def check_parity(
@@ -142,6 +144,7 @@ def check_parity(
         e.config = replace(e.config, pair_types=None)
     tol = DEFAULT_TOLERANCE.get(precision) if tolerance == "default" else tolerance
     cfg = model.config
+    th = ex.config.decision_threshold  # where the runtime decides (logit 0 unless tuned)
 
     same_features = True
     max_d = sum_d = 0.0
@@ -189,7 +192,7 @@ def check_parity(
                 sum_d += float(d.sum())
                 n_vals += d.size
             n_pairs += len(lt)
-            st, so = _triples(f.pairs, lt), _triples(f.pairs, lo)
+            st, so = _triples(f.pairs, lt, th), _triples(f.pairs, lo, th)
             n_t, n_o = n_t + len(st), n_o + len(so)
             only_t, only_o = only_t + len(st - so), only_o + len(so - st)
             if st != so:

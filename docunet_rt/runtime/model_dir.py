@@ -27,20 +27,18 @@ from typing import Any
 from ..config import DocuNetConfig
 
 MODEL_FORMAT_VERSION = 1
-# 2: the config uses entity_order, pair_types or a decision_threshold other than 0, which a
-# runtime reading version 1 would drop silently (it would run the model on the input's entity
-# order, score every pair, or decide at logit 0)
-SUPPORTED_FORMAT_VERSIONS = (1, 2)
+# 2: the config uses entity_order or pair_types, which a runtime reading version 1 would drop
+# silently (it would run the model on the input's entity order, or score every pair)
+# 3: the config has a decision_threshold tuned on dev, which a runtime reading 1 or 2 would drop
+# silently (it would decide at logit 0)
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)
 
 
 def format_version(config: DocuNetConfig) -> int:
     """The lowest format version that describes ``config`` fully."""
-    uses_2 = (
-        config.entity_order != "given"
-        or config.pair_types is not None
-        or config.decision_threshold != 0.0
-    )
-    return 2 if uses_2 else 1
+    if config.decision_threshold != 0.0:
+        return 3
+    return 2 if config.entity_order != "given" or config.pair_types is not None else 1
 
 
 MODEL_JSON = "model.json"
