@@ -176,3 +176,16 @@ def test_a_resumed_run_keeps_epochs_as_it_started(run, tmp_path, tiny_encoder_di
         train(TrainOptions(**kw, resume=True))
     train(TrainOptions(**kw, resume=True, keep_epochs=True))
     assert kept_epochs(tmp_path / "r") == [1, 2, 3]
+
+
+def test_a_run_started_again_drops_the_epochs_it_kept(run, tmp_path, tiny_encoder_dir):
+    """Killed after an epoch's weights were kept but before its resume state: the run starts
+    over, and the stale epoch does not stay behind to be averaged with the new ones."""
+    out = tmp_path / "r"
+    (out / "epochs").mkdir(parents=True)
+    (out / "epochs" / "epoch_001.safetensors").write_bytes(b"stale")
+    (out / "metrics.jsonl").write_text("")
+    data = str(run.parent / "train.json")
+    train(TrainOptions(train=data, dev=data, out=str(out), encoder=str(tiny_encoder_dir),
+                       epochs=1, batch_size=2, unet_base=8, seed=1))  # fmt: skip
+    assert kept_epochs(out) == []
