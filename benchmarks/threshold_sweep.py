@@ -29,11 +29,14 @@ from docunet_rt.evaluate import pair_logits
 from docunet_rt.metrics import train_facts
 
 
-def curve(model: str, split: str, train: set | None, threads: int) -> dict[float, dict]:
+def sweep(model: str, split: str, train: set | None, threads: int) -> tuple[float, dict]:
+    """(the threshold this split would choose, {threshold: P/R/F1})."""
     docs = read_documents(split)
     pairs, logits, relations = pair_logits(model, docs, threads=threads)
     choice = tune_threshold(docs, pairs, logits, relations, train=train)
-    return {t: {"precision": p, "recall": r, "f1": f} for t, p, r, f in choice.curve}
+    return choice.threshold, {
+        t: {"precision": p, "recall": r, "f1": f} for t, p, r, f in choice.curve
+    }
 
 
 def main() -> None:
@@ -49,8 +52,7 @@ def main() -> None:
     t0 = time.perf_counter()
     models = []
     for m in args.model:
-        dev, test = (curve(m, f, train, args.threads) for f in (args.dev, args.test))
-        best = max(THRESHOLD_GRID, key=lambda t: (dev[t]["f1"], -abs(t)))  # ties: nearest 0
+        (best, dev), (_, test) = (sweep(m, f, train, args.threads) for f in (args.dev, args.test))
         row = {
             "model": m,
             "chosen_threshold": best,

@@ -160,6 +160,15 @@ def featurize(
 # ------------------------------------------------------------------------------------------------
 
 
+def model_logits(
+    model: DocuNet, feats: Sequence[DocFeatures], tok: TokenizerInfo, device: Any
+) -> list[np.ndarray]:
+    """Pair logits per document through the runtime's Extractor over the PyTorch model."""
+    return torch_extractor(model, tok, device).logits(
+        feats, ExtractOptions(max_tokens=DEFAULT_MAX_TOKENS)
+    )
+
+
 def evaluate_model(
     model: DocuNet,
     docs: Sequence[Document],
@@ -172,8 +181,7 @@ def evaluate_model(
 ) -> list[Scores]:
     """Scores at each logit threshold (default: the model's decision threshold only), from one
     run of the model."""
-    ex = torch_extractor(model, tok, device)
-    logits = ex.logits(feats, ExtractOptions(max_tokens=DEFAULT_MAX_TOKENS))
+    logits = model_logits(model, feats, tok, device)
     pairs, rels = [f.pairs for f in feats], model.config.relations
     return [
         score(docs, to_facts(pairs, logits, rels, t), train)
@@ -439,10 +447,7 @@ def tune_saved_threshold(out: Path, model, docs, feats, tok, facts, device) -> d
     (``calibrate.tune_threshold``), written into its config.json; the model decides at it from
     then on (test included)."""
     load_weights(model, out / "model.safetensors")
-    model.config.decision_threshold = 0.0
-    logits = torch_extractor(model, tok, device).logits(
-        feats, ExtractOptions(max_tokens=DEFAULT_MAX_TOKENS)
-    )
+    logits = model_logits(model, feats, tok, device)
     pairs = [f.pairs for f in feats]
     choice = tune_threshold(docs, pairs, logits, model.config.relations, train=facts)
     model.config.decision_threshold = choice.threshold

@@ -330,9 +330,8 @@ class Extractor:
             allowed = np.zeros(len(self.relations) + 1, dtype=bool)
             for r in options.relations:
                 allowed[self._order[r] + 1] = True
-        threshold = options.threshold
-        if threshold is None:
-            threshold = self.config.decision_threshold
+        threshold = self.resolve_options(options).threshold
+        assert threshold is not None  # resolved: min_score is set
         return Decoder(threshold, options.top_k, allowed)
 
     def decode(
