@@ -15,7 +15,6 @@ epoch and the dev-chosen average.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -23,18 +22,11 @@ from pathlib import Path
 
 from common import envelope, write_result
 
-from docunet_rt.checkpoint import average_checkpoint, kept_epochs
+from docunet_rt.checkpoint import average_checkpoint, kept_epochs, read_checkpoint_config
 from docunet_rt.data import read_documents
 from docunet_rt.decode import to_facts
 from docunet_rt.evaluate import pair_logits
 from docunet_rt.metrics import score, train_facts
-
-
-def dev_best_epoch(run: Path) -> int:
-    """The epoch with the best dev F1 in the run's metrics.jsonl (first of ties)."""
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    rows = [r for r in rows if "dev" in r]
-    return max(rows, key=lambda r: (r["dev"]["f1"], -r["epoch"]))["epoch"]
 
 
 def main() -> None:
@@ -52,7 +44,7 @@ def main() -> None:
     have = kept_epochs(run)
     if not have:
         sys.exit(f"{run}: no per-epoch weights (train with --keep-epochs)")
-    best = dev_best_epoch(run)
+    best = read_checkpoint_config(run)["best"]["epoch"]  # the epoch the run kept (dev-selected)
     candidates = {f"epoch {e}": [e] for e in sorted({best, *have[-args.max_k :]})}
     for k in range(2, min(args.max_k, len(have)) + 1):
         candidates[f"last {k}"] = have[-k:]
