@@ -78,13 +78,18 @@ def bench_section(name: str, r: dict[str, Any]) -> list[str]:
 
 def training_table(rows: list[tuple[str, Any]]) -> list[str]:
     header = ["run", "epoch (dev-selected) / done", "dev F1", "dev Ign F1", "test F1",
-              "test Ign F1", "train s / epoch (mean; fastest)", "train docs/s (mean; fastest)"]  # fmt: skip
+              "test Ign F1", "decision logit (test F1 at 0)", "train s / epoch (mean; fastest)",
+              "train docs/s (mean; fastest)"]  # fmt: skip
     cells = []
     for name, r in rows:
         dev, test = r.get("dev") or {}, r.get("test") or {}
+        # train --tune-threshold: test F1 is at the dev-chosen logit; the model's own 0 beside it
+        at0 = r.get("test_at_logit_0") or {}
+        logit = r.get("decision_threshold") or 0.0
+        decision = f"{logit:+.1f} ({_f(at0.get('f1'))})" if at0 else f"{logit:+.1f}"
         cells.append([
             name, f"{r.get('selected_epoch')} / {r.get('epochs_done')}", _f(dev.get("f1")),
-            _f(dev.get("ign_f1")), _f(test.get("f1")), _f(test.get("ign_f1")),
+            _f(dev.get("ign_f1")), _f(test.get("f1")), _f(test.get("ign_f1")), decision,
             f"{_f(r.get('mean_train_seconds_per_epoch'), '.0f')}; "
             f"{_f(r.get('min_train_seconds_per_epoch'), '.0f')}",
             f"{_f(r.get('mean_train_docs_per_s'), '.2f')}; {_f(r.get('max_train_docs_per_s'), '.2f')}",

@@ -155,6 +155,8 @@ def test_make_tables_renders_and_rewrites_readme(quick_run, tmp_path):
         "mean_train_seconds_per_epoch": 100.0, "mean_train_docs_per_s": 4.0,
     }  # fmt: skip
     (results / "cdr_train.json").write_text(json.dumps(training))
+    tuned = {**training, "decision_threshold": -0.4, "test_at_logit_0": {"f1": 0.57}}
+    (results / "cdr_tuned.json").write_text(json.dumps(tuned))
     parity = [{"precision": "fp32", "documents": 10, "max_abs_diff": 1e-5, "mean_abs_diff": 1e-6,
                "triple_agreement": 1.0, "ok": True}]  # fmt: skip
     (results / "parity.json").write_text(json.dumps(parity))
@@ -164,6 +166,8 @@ def test_make_tables_renders_and_rewrites_readme(quick_run, tmp_path):
     args = [sys.executable, str(script), "--results", str(results)]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     assert "| ort-fp32 |" in out and "| cdr_train | 3 / 8 | 0.6100" in out and "1.00e-05" in out
+    # a tuned run shows its decision logit and its test F1 at the model's own 0 beside it
+    assert "| 0.6000 | 0.5800 | -0.4 (0.5700) |" in out and "| 0.6000 | 0.5800 | +0.0 |" in out
     subprocess.run([*args, "--readme", str(readme)], check=True, capture_output=True)
     text = readme.read_text()
     assert "old" not in text and text.endswith("<!-- results:end -->\n\nafter\n")
