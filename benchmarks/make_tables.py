@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,37 @@ def training_table(rows: list[tuple[str, Any]]) -> list[str]:
             f"{_f(r.get('mean_train_docs_per_s'), '.2f')}; {_f(r.get('max_train_docs_per_s'), '.2f')}",
         ])  # fmt: skip
     return markdown_table(header, cells)
+
+
+def _spread(values: list[float]) -> str:
+    """Mean ± sample standard deviation, in F1 points."""
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
+
+
+def seeds_table(rows: list[tuple[str, Any]]) -> list[str]:
+    """One row per recipe run with two or more seeds (result names ``<recipe>_seed<N>``)."""
+    groups: dict[str, list[tuple[int, Any]]] = {}
+    for name, r in rows:
+        m = re.fullmatch(r"(.+)_seed(\d+)", name)
+        if m:
+            groups.setdefault(m[1], []).append((int(m[2]), r))
+    header = ["recipe", "seeds", "dev F1", "test F1", "test F1 at logit 0 (tuned runs)"]
+    cells = []
+    for recipe, runs in groups.items():
+        if len(runs) < 2:
+            continue
+        runs.sort(key=lambda x: x[0])
+        at0 = [r["test_at_logit_0"]["f1"] for _, r in runs if r.get("test_at_logit_0")]
+        cells.append([
+            recipe, "/".join(str(s) for s, _ in runs),
+            _spread([r["dev"]["f1"] for _, r in runs if (r.get("dev") or {}).get("f1") is not None]),
+            _spread([r["test"]["f1"] for _, r in runs if (r.get("test") or {}).get("f1") is not None]),
+            _spread(at0) if len(at0) == len(runs) else "-",
+        ])  # fmt: skip
+    return markdown_table(header, cells) if cells else []
 
 
 def parity_table(rows: list[tuple[str, Any]]) -> list[str]:
@@ -222,6 +255,8 @@ def render(
         lines += [*extract_table(kinds["extract"]), ""]
     if kinds["training"]:
         lines += ["### Training", "", *training_table(kinds["training"]), ""]
+        if seeds := seeds_table(kinds["training"]):
+            lines += ["Over seeds (F1 points, mean ± sample s.d.):", "", *seeds, ""]
     if kinds["e2e"]:
         lines += ["### Raw text in, triples out (entities predicted; F1 in points)", ""]
         lines += [*e2e_table(kinds["e2e"]), ""]

@@ -157,6 +157,10 @@ def test_make_tables_renders_and_rewrites_readme(quick_run, tmp_path):
     (results / "cdr_train.json").write_text(json.dumps(training))
     tuned = {**training, "decision_threshold": -0.4, "test_at_logit_0": {"f1": 0.57}}
     (results / "cdr_tuned.json").write_text(json.dumps(tuned))
+    for seed, f1 in ((66, 0.60), (67, 0.62)):  # a recipe over two seeds; a lone seed gets no row
+        run = {**training, "test": {"f1": f1}, "dev": {"f1": 0.5}}
+        (results / f"rdr_seed{seed}.json").write_text(json.dumps(run))
+    (results / "lone_seed66.json").write_text(json.dumps(training))
     parity = [{"precision": "fp32", "documents": 10, "max_abs_diff": 1e-5, "mean_abs_diff": 1e-6,
                "triple_agreement": 1.0, "ok": True}]  # fmt: skip
     (results / "parity.json").write_text(json.dumps(parity))
@@ -168,6 +172,7 @@ def test_make_tables_renders_and_rewrites_readme(quick_run, tmp_path):
     assert "| ort-fp32 |" in out and "| cdr_train | 3 / 8 | 0.6100" in out and "1.00e-05" in out
     # a tuned run shows its decision logit and its test F1 at the model's own 0 beside it
     assert "| 0.6000 | 0.5800 | -0.4 (0.5700) |" in out and "| 0.6000 | 0.5800 | +0.0 |" in out
+    assert "| rdr | 66/67 | 50.0 ± 0.0 | 61.0 ± 1.4 | - |" in out and "| lone |" not in out
     subprocess.run([*args, "--readme", str(readme)], check=True, capture_output=True)
     text = readme.read_text()
     assert "old" not in text and text.endswith("<!-- results:end -->\n\nafter\n")
