@@ -5,7 +5,8 @@
 
 Tables: the headline runtime comparison of every benchmark run (``"kind": "bench"``, written by
 ``run_bench.py`` / ``docunet-rt bench``; ``--quick`` smoke runs only when there is nothing else),
-training results (``"kind": "training"``, written by ``collect_training.py``) and export parity
+training results (``"kind": "training"``, written by ``collect_training.py``; recipes named
+``<recipe>_seed<N>`` with two or more seeds also get mean ± s.d. over seeds) and export parity
 (``"kind": "parity"`` with a ``"reports"`` list, or the list ``docunet-rt parity --json`` writes).
 The README section between ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced;
 it shows the plot of the first run with scaling curves.
