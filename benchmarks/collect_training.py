@@ -56,6 +56,8 @@ def summarize(run: Path) -> dict:
         # train --tune-threshold: "test" is at this logit, and test_at_logit_0 at the model's own
         "decision_threshold": final_test[-1].get("decision_threshold", 0.0) if final_test else 0.0,
         "test_at_logit_0": final_test[-1].get("test_at_logit_0") if final_test else None,
+        # the tuning record (chosen logit, dev F1 at it and at 0, the dev curve); None if untuned
+        "threshold_choice": (cfg.get("best") or {}).get("threshold"),
         "per_epoch": epochs,
         "mean_train_seconds_per_epoch": sum(e["train_seconds"] for e in epochs) / len(epochs),
         # the fastest epoch is the one least disturbed by other jobs on the machine

@@ -79,20 +79,31 @@ def bench_section(name: str, r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _dev_at_decision(r: dict[str, Any]) -> float | None:
+    """Dev F1 at the run's decision logit: the tuned one (train --tune-threshold), else 0."""
+    tuned = r.get("threshold_choice")
+    return tuned["f1"] if tuned else (r.get("dev") or {}).get("f1")
+
+
 def training_table(rows: list[tuple[str, Any]]) -> list[str]:
     header = ["run", "epoch (dev-selected) / done", "dev F1", "dev Ign F1", "test F1",
-              "test Ign F1", "decision logit (test F1 at 0)", "train s / epoch (mean; fastest)",
-              "train docs/s (mean; fastest)"]  # fmt: skip
+              "test Ign F1", "decision logit (dev F1 / test F1 at 0)",
+              "train s / epoch (mean; fastest)", "train docs/s (mean; fastest)"]  # fmt: skip
     cells = []
     for name, r in rows:
         dev, test = r.get("dev") or {}, r.get("test") or {}
-        # train --tune-threshold: test F1 is at the dev-chosen logit; the model's own 0 beside it
-        at0 = r.get("test_at_logit_0") or {}
-        logit = r.get("decision_threshold") or 0.0
-        decision = f"{logit:+.1f} ({_f(at0.get('f1'))})" if at0 else f"{logit:+.1f}"
+        decision, dev_ign = "0 (untuned)", dev.get("ign_f1")
+        if tuned := r.get("threshold_choice"):
+            # train --tune-threshold: dev and test F1 are at the dev-chosen logit, those at 0
+            # beside it (dev Ign F1 is recorded at 0 only, so it is not shown)
+            at0 = (r.get("test_at_logit_0") or {}).get("f1")
+            if at0 is None and tuned["threshold"] == 0:
+                at0 = test.get("f1")
+            decision = f"{tuned['threshold']:+.1f} ({_f(tuned['f1_at_zero'])} / {_f(at0)})"
+            dev_ign = None
         cells.append([
-            name, f"{r.get('selected_epoch')} / {r.get('epochs_done')}", _f(dev.get("f1")),
-            _f(dev.get("ign_f1")), _f(test.get("f1")), _f(test.get("ign_f1")), decision,
+            name, f"{r.get('selected_epoch')} / {r.get('epochs_done')}", _f(_dev_at_decision(r)),
+            _f(dev_ign), _f(test.get("f1")), _f(test.get("ign_f1")), decision,
             f"{_f(r.get('mean_train_seconds_per_epoch'), '.0f')}; "
             f"{_f(r.get('min_train_seconds_per_epoch'), '.0f')}",
             f"{_f(r.get('mean_train_docs_per_s'), '.2f')}; {_f(r.get('max_train_docs_per_s'), '.2f')}",
@@ -100,9 +111,9 @@ def training_table(rows: list[tuple[str, Any]]) -> list[str]:
     return markdown_table(header, cells)
 
 
-def _spread(values: list[float]) -> str:
-    """Mean ± sample standard deviation, in F1 points."""
-    if not values:
+def _spread(values: list[float | None]) -> str:
+    """Mean ± sample standard deviation, in F1 points ("-" if any value is missing)."""
+    if not values or any(v is None for v in values):
         return "-"
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
@@ -121,12 +132,17 @@ def seeds_table(rows: list[tuple[str, Any]]) -> list[str]:
         if len(runs) < 2:
             continue
         runs.sort(key=lambda x: x[0])
-        at0 = [r["test_at_logit_0"]["f1"] for _, r in runs if r.get("test_at_logit_0")]
+        tuned = [r.get("threshold_choice") for _, r in runs]
+        # dev and test at each run's decision logit; a column with a run missing its value, or
+        # mixing tuned and untuned runs, shows "-" rather than a partial mean
+        dev = [_dev_at_decision(r) for _, r in runs]
+        test = [(r.get("test") or {}).get("f1") for _, r in runs]
+        at0 = [(r.get("test_at_logit_0") or {}).get("f1") for _, r in runs]
+        mixed = any(tuned) and not all(tuned)
         cells.append([
             recipe, "/".join(str(s) for s, _ in runs),
-            _spread([r["dev"]["f1"] for _, r in runs if (r.get("dev") or {}).get("f1") is not None]),
-            _spread([r["test"]["f1"] for _, r in runs if (r.get("test") or {}).get("f1") is not None]),
-            _spread(at0) if len(at0) == len(runs) else "-",
+            "-" if mixed else _spread(dev), "-" if mixed else _spread(test),
+            _spread(at0) if all(tuned) else "-",
         ])  # fmt: skip
     return markdown_table(header, cells) if cells else []
 

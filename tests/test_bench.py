@@ -155,12 +155,15 @@ def test_make_tables_renders_and_rewrites_readme(quick_run, tmp_path):
         "mean_train_seconds_per_epoch": 100.0, "mean_train_docs_per_s": 4.0,
     }  # fmt: skip
     (results / "cdr_train.json").write_text(json.dumps(training))
-    tuned = {**training, "decision_threshold": -0.4, "test_at_logit_0": {"f1": 0.57}}
+    choice = {"threshold": -0.4, "f1": 0.63, "f1_at_zero": 0.61}  # train --tune-threshold
+    tuned = {**training, "threshold_choice": choice, "test_at_logit_0": {"f1": 0.57}}
     (results / "cdr_tuned.json").write_text(json.dumps(tuned))
     for seed, f1 in ((66, 0.60), (67, 0.62)):  # a recipe over two seeds; a lone seed gets no row
         run = {**training, "test": {"f1": f1}, "dev": {"f1": 0.5}}
         (results / f"rdr_seed{seed}.json").write_text(json.dumps(run))
     (results / "lone_seed66.json").write_text(json.dumps(training))
+    (results / "mix_seed66.json").write_text(json.dumps(tuned))  # tuned beside untuned: no mean
+    (results / "mix_seed67.json").write_text(json.dumps(training))
     parity = [{"precision": "fp32", "documents": 10, "max_abs_diff": 1e-5, "mean_abs_diff": 1e-6,
                "triple_agreement": 1.0, "ok": True}]  # fmt: skip
     (results / "parity.json").write_text(json.dumps(parity))
@@ -170,9 +173,11 @@ def test_make_tables_renders_and_rewrites_readme(quick_run, tmp_path):
     args = [sys.executable, str(script), "--results", str(results)]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     assert "| ort-fp32 |" in out and "| cdr_train | 3 / 8 | 0.6100" in out and "1.00e-05" in out
-    # a tuned run shows its decision logit and its test F1 at the model's own 0 beside it
-    assert "| 0.6000 | 0.5800 | -0.4 (0.5700) |" in out and "| 0.6000 | 0.5800 | +0.0 |" in out
+    # a tuned run: dev F1 at its decision logit, and dev / test F1 at the model's own 0 beside
+    assert "| cdr_tuned | 3 / 8 | 0.6300 | - | 0.6000 | 0.5800 | -0.4 (0.6100 / 0.5700) |" in out
+    assert "| cdr_train | 3 / 8 | 0.6100 | 0.5900 | 0.6000 | 0.5800 | 0 (untuned) |" in out
     assert "| rdr | 66/67 | 50.0 ± 0.0 | 61.0 ± 1.4 | - |" in out and "| lone |" not in out
+    assert "| mix | 66/67 | - | - | - |" in out
     subprocess.run([*args, "--readme", str(readme)], check=True, capture_output=True)
     text = readme.read_text()
     assert "old" not in text and text.endswith("<!-- results:end -->\n\nafter\n")
