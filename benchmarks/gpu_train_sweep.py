@@ -93,8 +93,9 @@ def train_command(dataset: str, seed: int, extra: list[str], out: Path,
     cmd += ["--out", str(out), "--batch-size", "4", "--seed", str(seed), *extra]
     cmd += ["--encoder", str(encoder)] if encoder else []
     # dry run: the same commands for two steps on the CPU (the later --epochs wins)
+    # (on the GPU, 2 CPU threads each: eight runs side by side share the machine's 16 cores)
     cmd += ["--device", "cpu", "--epochs", "1", "--max-steps", "2", "--threads", "1"] if dry else [
-        "--device", "cuda"]  # fmt: skip
+        "--device", "cuda", "--threads", "2"]  # fmt: skip
     return [PY, "-m", "docunet_rt", "train", *cmd]
 
 
